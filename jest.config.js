@@ -1,0 +1,12 @@
+// Type checking happens once in `npm run build` (tsc) and `npm run typecheck:test`; ts-jest only
+// transpiles here, which keeps a full run within CI's budget on two cores.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json', isolatedModules: true }],
+  },
+  testTimeout: 60000,
+};

@@ -1,0 +1,149 @@
+// Typed errors of the durable store. Every message names the directory and says what the operator
+// can do, because these errors stop a signer node and the person reading them is on call.
+
+/** What to do with a store that cannot be trusted. Raft can rebuild a node from its peers. */
+export const CORRUPT_STORE_REMEDY =
+  'restore the data directory from a backup, or delete it so this node rejoins by snapshot from the cluster';
+
+/** Base class: anything the store refuses or fails to do. */
+export class StorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}
+
+/**
+ * The store exists but its content cannot be trusted: a checksum mismatch, a gap in the log, a
+ * record LevelDB cannot read, a commit index beyond the log. Raised only at open or on a read; the
+ * store is left exactly as it was found.
+ */
+export class StorageCorruptError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly problem: string,
+  ) {
+    super(`store at ${dir} is corrupt: ${problem}; ${CORRUPT_STORE_REMEDY}`);
+    this.name = 'StorageCorruptError';
+  }
+}
+
+/** The store was written by another node or another cluster: the configuration points at the wrong directory. */
+export class StorageIdentityError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly stored: { nodeId: string; clusterId: string },
+    readonly expected: { nodeId: string; clusterId: string },
+  ) {
+    super(
+      `store at ${dir} belongs to node ${stored.nodeId} / cluster ${stored.clusterId}, ` +
+        `not node ${expected.nodeId} / cluster ${expected.clusterId}; ` +
+        'check the data directory and the node id and cluster id in the configuration',
+    );
+    this.name = 'StorageIdentityError';
+  }
+}
+
+/** Another process (or another open handle in this process) has the store open. */
+export class StorageLockedError extends StorageError {
+  constructor(readonly dir: string) {
+    super(
+      `${dir} is in use by another raft-signer process; stop that process first, ` +
+        'or give this node its own data directory',
+    );
+    this.name = 'StorageLockedError';
+  }
+}
+
+/** The directory holds files that are not a raft-signer store: most likely the wrong path. */
+export class StorageNotAStoreError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly reason: string,
+  ) {
+    super(
+      `${dir} is not a raft-signer store: ${reason}; point the node at an empty or missing directory ` +
+        'to create a new store, or at its existing data directory',
+    );
+    this.name = 'StorageNotAStoreError';
+  }
+}
+
+/** The store was written by a newer raft-signer whose format this version does not know. */
+export class StorageFormatError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly foundVersion: number,
+    readonly supportedVersion: number,
+  ) {
+    super(
+      `store at ${dir} has format version ${foundVersion}, this raft-signer reads version ${supportedVersion}; ` +
+        'run the raft-signer version that wrote it',
+    );
+    this.name = 'StorageFormatError';
+  }
+}
+
+/**
+ * The caller asked for a write that would leave a store that open() refuses (a log gap, a term
+ * going backwards, a second vote in one term...). Nothing was written. This is a bug in the caller.
+ */
+export class StorageContractError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly problem: string,
+  ) {
+    super(`refused to write to the store at ${dir}: ${problem}; nothing was written (this is a bug in the caller)`);
+    this.name = 'StorageContractError';
+  }
+}
+
+/**
+ * A write or read failed underneath (disk full, I/O error, fsync failure). After a failed write
+ * the store refuses all further writes: what reached the disk is unknown until the process restarts
+ * and open() verifies it again.
+ */
+export class StorageIOError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly operation: string,
+    cause: unknown,
+  ) {
+    super(`${operation} failed on the store at ${dir}: ${describeCause(cause)}`, { cause });
+    this.name = 'StorageIOError';
+  }
+}
+
+/** The store was closed, or an earlier write failed and the store stopped accepting writes. */
+export class StorageUnavailableError extends StorageError {
+  constructor(
+    readonly dir: string,
+    reason: string,
+  ) {
+    super(`the store at ${dir} is unavailable: ${reason}`);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
+/** The message of an error from below, with LevelDB's underlying cause when it wraps one. */
+export function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const inner = (cause as Error & { cause?: unknown }).cause;
+    const code = (cause as Error & { code?: unknown }).code;
+    let text = typeof code === 'string' ? `${code}: ${cause.message}` : cause.message;
+    if (inner instanceof Error) text += ` (${describeCause(inner)})`;
+    return text;
+  }
+  return String(cause);
+}
+
+/**
+ * A stored record failed to decode (checksum mismatch, truncated, malformed). Internal to the
+ * storage module: RaftStorage turns it into a StorageCorruptError naming the record and the path.
+ */
+export class RecordDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordDecodeError';
+  }
+}

@@ -242,7 +242,8 @@ export function parsePrivValidatorKeyJson(text: string, source: string): Validat
     );
   }
   if (!/^[0-9A-Fa-f]{40}$/.test(doc.address)) {
-    return fail(`address "${doc.address}" is not 40 hex digits (20 bytes)`);
+    // Not echoed: a wrong value here may be anything pasted from the file, the secret included.
+    return fail(`address is not 40 hex digits (20 bytes): it must be ${key.address}, the address of the key's public key`);
   }
   if (doc.address.toUpperCase() !== key.address) {
     return fail(`address ${doc.address} is not the address of the key's public key (which is ${key.address})`);
@@ -302,7 +303,9 @@ function typedValue(
     if (inner !== 'type' && inner !== 'value') fail(`unknown field "${field}.${inner}"`);
   }
   if (obj.type !== expectedType) {
-    const got = typeof obj.type === 'string' ? `"${obj.type}"` : 'missing';
+    // Echo the type only when it looks like one, so a misplaced secret is never repeated.
+    const got =
+      typeof obj.type !== 'string' ? 'missing' : /^[A-Za-z0-9/_.-]{1,64}$/.test(obj.type) ? `"${obj.type}"` : 'not a key type';
     return fail(
       `${field}.type is ${got}, expected "${expectedType}": raft-signer signs with Ed25519 validator keys only`,
     );

@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import util from 'node:util';
+import { createLogger } from '../../src/log/logger';
 import {
   addressFromPublicKey,
   loadPlainValidatorKeyFile,
@@ -124,6 +126,24 @@ describe('ValidatorKey', () => {
       address: key.address,
       pub_key: { type: 'tendermint/PubKeyEd25519', value: key.publicKeyBase64 },
     });
+  });
+
+  it('writes only the public half through the process logger', () => {
+    const key = ValidatorKey.fromSeed(VECTOR_SEED);
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({ json: true, stream });
+    logger.info('loaded key', { key, nested: { key } });
+    logger.info(`key ${key}`);
+    const output = lines.join('');
+    expect(output).toContain(key.address);
+    expect(output).not.toContain(keyJson(key).priv_key.value);
+    expect(output).not.toContain(VECTOR_SEED.toString('base64'));
   });
 
   it('publicKey is a copy that callers cannot use to alter the key', () => {
@@ -266,6 +286,15 @@ describe('priv_validator_key.json', () => {
       const other = ValidatorKey.generate();
       expectRefused({ ...base(), address: other.address }, `address ${other.address} is not the address`);
     });
-    it('an address that is not 40 hex digits', () => expectRefused({ ...base(), address: 'ABC' }, 'address "ABC" is not 40 hex digits'));
+    it('an address that is not 40 hex digits, without echoing it', () => {
+      const doc = { ...base(), address: base().priv_key.value };
+      expectRefused(doc, 'address is not 40 hex digits', ValidatorKey.fromSeed(VECTOR_SEED).address);
+      expect(() => parsePrivValidatorKeyJson(JSON.stringify(doc), 'pvk.json')).not.toThrow(base().priv_key.value);
+    });
+    it('a key type that is not a type, without echoing it', () => {
+      const secret = base().priv_key.value;
+      const doc = { ...base(), priv_key: { type: secret, value: secret } };
+      expectRefused(doc, 'priv_key.type is not a key type');
+    });
   });
 });

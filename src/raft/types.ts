@@ -110,12 +110,17 @@ export interface SoftState {
  *
  *  1. Persist, in ONE synced write when `mustSync` is true:
  *       - `hardState` if present;
- *       - `snapshot` if present (and make the state machine restore from it);
+ *       - `snapshot` if present: one received from the leader; store it and make the state
+ *         machine restore from it before applying anything else;
+ *       - `compaction` if present: a snapshot this node took itself (compact()); store it only,
+ *         the state machine is already at or past it;
  *       - `entries`: first delete every stored entry with index >= entries[0].index (a follower
  *         overwriting a conflicting suffix), then write them;
  *       - afterwards the stable log must hold exactly the indexes [logFirstIndex, logLastIndex]:
  *         delete anything outside that range (compaction and snapshot install make it shrink).
- *  2. Apply `committedEntries`, in order, to the state machine.
+ *  2. Apply `committedEntries`, in order, to the state machine. A driver may apply them before
+ *     step 1 and put the state machine's writes into that same batch (one fsync per Ready); what
+ *     matters is that nothing is released to the outside before the batch is durable.
  *  3. Only then send `messages`. Vote grants and append acknowledgements in this batch promise
  *     that the state in step 1 is durable; sending them earlier breaks Raft's safety (a node could
  *     vote twice in a term, or a leader could count an entry that a crash then loses).
@@ -129,6 +134,7 @@ export interface Ready {
   hardState?: HardState;
   entries: Entry[];
   snapshot?: Snapshot;
+  compaction?: Snapshot;
   logFirstIndex: number;
   logLastIndex: number;
   committedEntries: Entry[];

@@ -1,0 +1,952 @@
+// The Raft consensus core: a pure, synchronous, deterministic state machine in the manner of
+// etcd-io/raft. It does no I/O and keeps no clock: the driver calls tick() on a timer, step() for
+// each message, propose() for new data, then ready() / advance() to persist, apply and send (the
+// contract is spelled out on `Ready` in types.ts). Randomness comes from an injected source.
+//
+// Features: leader election with randomized timeouts, pre-vote (thesis 9.6), check-quorum and
+// leader stickiness (thesis 4.2.3 / 9.6), fast log backtracking, flow control per follower,
+// leadership transfer (thesis 3.10), learners and single-server membership changes (thesis 4.1),
+// snapshots and log compaction (thesis 5).
+
+import { applyConfChange, ConfChange, ConfChangeError, decodeConfChange, encodeConfChange } from './confchange';
+import { ProposalRefusedError, RaftUsageError } from './errors';
+import { Progress } from './progress';
+import { emptySnapshot, RaftLog } from './raft_log';
+import { RandomSource } from './rng';
+import {
+  ConfState,
+  Entry,
+  EntryType,
+  HardState,
+  Message,
+  MessageType,
+  NodeId,
+  ProgressState,
+  RaftStatus,
+  Ready,
+  Role,
+  Snapshot,
+  SoftState,
+} from './types';
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Ticks between heartbeats from the leader. */
+  heartbeatTicks: number;
+  /**
+   * Base election timeout in ticks; each node waits a random number of ticks in
+   * [electionTicks, 2 * electionTicks) without hearing from a leader before it campaigns.
+   */
+  electionTicks: number;
+  random: RandomSource;
+  /** Max entries in one append message. */
+  maxAppendEntries?: number;
+  /** Max data bytes in one append message (at least one entry always goes). */
+  maxAppendBytes?: number;
+  /** Max unacknowledged appends per follower in replicate state. */
+  maxInflightAppends?: number;
+  /** Max unacknowledged data bytes per follower in replicate state. */
+  maxInflightBytes?: number;
+}
+
+/** What the driver loaded from disk. A brand-new node passes nothing (or bootstrapState()). */
+export interface RaftPersistedState {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  /** The entries after the snapshot, contiguous. */
+  entries: Entry[];
+  /**
+   * How far the state machine's own durable state has applied (defaults to the snapshot index):
+   * entries after it are handed out again as committed entries.
+   */
+  applied?: number;
+}
+
+const NONE: NodeId = '';
+
+/**
+ * The persisted state of a founding member before its first start: entry 1 records the initial
+ * voters and is committed. Every founding node writes the same entry, so they agree from index 1.
+ * A node that joins an existing cluster later starts empty instead and learns the membership from
+ * the leader (by log or snapshot).
+ */
+export function bootstrapState(voters: NodeId[]): RaftPersistedState {
+  const entry: Entry = {
+    term: 1,
+    index: 1,
+    type: EntryType.ConfChange,
+    data: encodeConfChange({ type: 'bootstrap', voters: [...voters].sort() }),
+  };
+  return { hardState: { term: 1, vote: NONE, commit: 1 }, snapshot: null, entries: [entry] };
+}
+
+export class Raft {
+  readonly id: NodeId;
+  term = 0;
+  vote: NodeId = NONE;
+  leader: NodeId | null = null;
+  role: Role = Role.Follower;
+  readonly log: RaftLog;
+  confState: ConfState;
+  /** confState reflects every committed change up to this index. */
+  private confIndex = 0;
+
+  private readonly heartbeatTicks: number;
+  private readonly electionTicks: number;
+  private randomizedElectionTicks = 0;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private readonly random: RandomSource;
+  private readonly maxAppendEntries: number;
+  private readonly maxAppendBytes: number;
+  private readonly maxInflightAppends: number;
+  private readonly maxInflightBytes: number;
+
+  /** Leader only: one entry per member (including this node). */
+  protected progress = new Map<NodeId, Progress>();
+  /** Candidate / pre-candidate: votes received in the current campaign. */
+  protected votes = new Map<NodeId, boolean>();
+  private msgs: Message[] = [];
+  /** Leader: index of the last membership change in the log (a new one waits until it commits). */
+  private pendingConfIndex = 0;
+  /** Leader: target of a leadership transfer in progress. */
+  transferee: NodeId | null = null;
+  /** Leader: new entries were proposed; ready() broadcasts them once, batched. */
+  private broadcastPending = false;
+
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  /** Set between ready() and advance(): the Ready handed out and not yet acknowledged. */
+  private inFlightReady: Ready | null = null;
+
+  constructor(config: RaftConfig, persisted?: RaftPersistedState) {
+    if (!config.id) throw new RaftUsageError('a node id must not be empty');
+    if (config.heartbeatTicks < 1 || config.electionTicks <= config.heartbeatTicks) {
+      throw new RaftUsageError(
+        `electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks}) >= 1`,
+      );
+    }
+    this.id = config.id;
+    this.heartbeatTicks = config.heartbeatTicks;
+    this.electionTicks = config.electionTicks;
+    this.random = config.random;
+    this.maxAppendEntries = config.maxAppendEntries ?? 256;
+    this.maxAppendBytes = config.maxAppendBytes ?? 1024 * 1024;
+    this.maxInflightAppends = config.maxInflightAppends ?? 64;
+    this.maxInflightBytes = config.maxInflightBytes ?? 16 * 1024 * 1024;
+
+    const state = persisted ?? { hardState: { term: 0, vote: NONE, commit: 0 }, snapshot: null, entries: [] };
+    const snapshot = state.snapshot ?? emptySnapshot();
+    this.log = new RaftLog(snapshot, state.entries, state.hardState.commit, state.applied ?? snapshot.metadata.index);
+    this.term = state.hardState.term;
+    this.vote = state.hardState.vote;
+    // The membership is a function of the snapshot and the committed log (see confchange.ts).
+    this.confState = this.confStateAt(this.log.commit);
+    this.confIndex = this.log.commit;
+    this.resetProgress();
+    this.becomeFollower(this.term, null);
+    this.prevSoftState = this.softState();
+    this.prevHardState = this.hardState();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The driver's API
+
+  /** One tick of the logical clock. */
+  tick(): void {
+    this.assertNotInReady('tick');
+    if (this.role === Role.Leader) this.tickLeader();
+    else this.tickElection();
+  }
+
+  /** Feeds a message from another node. Messages from unknown or stale senders are ignored. */
+  step(m: Message): void {
+    this.assertNotInReady('step');
+    this.stepMessage(m);
+  }
+
+  /**
+   * Appends `data` to the log as leader. Returns the entry's index and term: the proposal is
+   * committed when an entry with that index AND that term is applied (a different term at that
+   * index means it was lost to a leader change). Throws ProposalRefusedError otherwise.
+   */
+  propose(data: Uint8Array): { index: number; term: number } {
+    this.assertNotInReady('propose');
+    this.checkCanPropose();
+    return this.appendLocal(EntryType.Normal, data);
+  }
+
+  /** Proposes a membership change (thesis 4.1: one server at a time). */
+  proposeConfChange(cc: ConfChange): { index: number; term: number } {
+    this.assertNotInReady('proposeConfChange');
+    this.checkCanPropose();
+    if (cc.type === 'bootstrap') {
+      throw new ProposalRefusedError('invalid-conf-change', 'a running cluster cannot be bootstrapped again');
+    }
+    if (this.pendingConfIndex > this.log.commit) {
+      throw new ProposalRefusedError(
+        'conf-change-pending',
+        `a membership change (entry ${this.pendingConfIndex}) is still being committed; retry when it is`,
+        this.leader,
+      );
+    }
+    if (this.log.term(this.log.commit) !== this.term) {
+      // Without this rule a leader could apply a change on top of an uncommitted one from an
+      // earlier term and two disjoint majorities could form (the single-server change bug).
+      throw new ProposalRefusedError(
+        'term-not-committed',
+        'the new leader has not committed an entry of its own term yet; retry in a moment',
+        this.leader,
+      );
+    }
+    try {
+      applyConfChange(this.confState, cc);
+    } catch (e) {
+      throw new ProposalRefusedError('invalid-conf-change', (e as Error).message, this.leader);
+    }
+    if (cc.type === 'promote') {
+      const pr = this.progress.get(cc.node);
+      if (!pr || pr.state !== ProgressState.Replicate || !pr.recentActive) {
+        throw new ProposalRefusedError(
+          'learner-not-caught-up',
+          `learner ${cc.node} is not replicating yet (match ${pr?.match ?? 0}, commit ${this.log.commit}); promote it once it has caught up`,
+          this.leader,
+        );
+      }
+    }
+    const result = this.appendLocal(EntryType.ConfChange, encodeConfChange(cc));
+    this.pendingConfIndex = result.index;
+    return result;
+  }
+
+  /**
+   * Hands leadership to `to` (thesis 3.10): bring it up to date, then send TimeoutNow so it
+   * campaigns at once. Proposals are refused until the transfer ends; it is abandoned after an
+   * election timeout.
+   */
+  transferLeadership(to: NodeId): void {
+    this.assertNotInReady('transferLeadership');
+    if (this.role !== Role.Leader) {
+      throw new ProposalRefusedError('not-leader', `${this.id} is not the leader`, this.leader);
+    }
+    if (to === this.id) return;
+    if (!this.confState.voters.includes(to)) {
+      throw new ProposalRefusedError('invalid-conf-change', `${to} is not a voter and cannot become leader`, this.id);
+    }
+    if (this.transferee === to) return;
+    this.transferee = to;
+    this.electionElapsed = 0;
+    const pr = this.progress.get(to) as Progress;
+    if (pr.match === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to });
+    else this.sendAppend(to);
+  }
+
+  /** Starts an election now (as a timeout would). For tests and tools. */
+  campaign(): void {
+    this.assertNotInReady('campaign');
+    this.hup(false);
+  }
+
+  /**
+   * The state machine has made a snapshot of itself at `index` (which it has applied): keep it
+   * and drop the log up to there. The next Ready carries it as `compaction` for the driver to store.
+   */
+  compact(index: number, data: Uint8Array): void {
+    this.assertNotInReady('compact');
+    if (index > this.log.applied) {
+      throw new RaftUsageError(`cannot compact at ${index}: only ${this.log.applied} is applied`);
+    }
+    if (index <= this.log.snapshot.metadata.index) return;
+    this.log.compact(index, data, this.confStateAt(index));
+  }
+
+  /** The transport could not deliver to `to`: stop streaming to it and probe again. */
+  reportUnreachable(to: NodeId): void {
+    this.assertNotInReady('reportUnreachable');
+    if (this.role !== Role.Leader) return;
+    const pr = this.progress.get(to);
+    if (pr && pr.state === ProgressState.Replicate) pr.becomeProbe();
+  }
+
+  hasReady(): boolean {
+    if (this.broadcastPending) return true;
+    if (this.msgs.length > 0) return true;
+    if (this.log.unstableEntries().length > 0 || this.log.pendingRestore || this.log.pendingCompaction) return true;
+    if (this.log.commit > this.log.applied) return true;
+    if (!sameHardState(this.hardState(), this.prevHardState)) return true;
+    return !sameSoftState(this.softState(), this.prevSoftState);
+  }
+
+  /** The next batch of work; see the persistence contract on `Ready` in types.ts. */
+  ready(): Ready {
+    this.assertNotInReady('ready');
+    if (this.broadcastPending) {
+      this.broadcastPending = false;
+      this.broadcastAppend();
+    }
+    const soft = this.softState();
+    const hard = this.hardState();
+    const hardChanged = !sameHardState(hard, this.prevHardState);
+    const entries = this.log.unstableEntries();
+    const rd: Ready = {
+      entries,
+      logFirstIndex: this.log.firstIndex(),
+      logLastIndex: this.log.lastIndex(),
+      committedEntries: this.log.nextCommitted(),
+      messages: this.msgs,
+      mustSync: false,
+    };
+    if (!sameSoftState(soft, this.prevSoftState)) rd.softState = soft;
+    if (hardChanged) rd.hardState = hard;
+    if (this.log.pendingRestore) rd.snapshot = this.log.pendingRestore;
+    if (this.log.pendingCompaction) rd.compaction = this.log.pendingCompaction;
+    rd.mustSync = hardChanged || entries.length > 0 || rd.snapshot !== undefined || rd.compaction !== undefined;
+    this.msgs = [];
+    this.inFlightReady = rd;
+    return rd;
+  }
+
+  /** The driver has done everything the last Ready asked. */
+  advance(): void {
+    const rd = this.inFlightReady;
+    if (!rd) throw new RaftUsageError('advance() without a preceding ready()');
+    this.inFlightReady = null;
+    if (rd.softState) this.prevSoftState = rd.softState;
+    if (rd.hardState) this.prevHardState = rd.hardState;
+    if (rd.entries.length > 0) {
+      this.log.stableLast = Math.max(this.log.stableLast, rd.entries[rd.entries.length - 1].index);
+    }
+    if (rd.snapshot && this.log.pendingRestore === rd.snapshot) this.log.pendingRestore = null;
+    if (rd.compaction && this.log.pendingCompaction === rd.compaction) this.log.pendingCompaction = null;
+    if (rd.committedEntries.length > 0) {
+      this.log.applied = rd.committedEntries[rd.committedEntries.length - 1].index;
+    }
+  }
+
+  status(): RaftStatus {
+    const isLeader = this.role === Role.Leader;
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leader: this.leader,
+      commitIndex: this.log.commit,
+      appliedIndex: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.log.snapshot.metadata.index,
+      confState: { voters: [...this.confState.voters], learners: [...this.confState.learners] },
+      isLearner: this.confState.learners.includes(this.id),
+      progress: isLeader ? [...this.progress.values()].filter((p) => p.id !== this.id).map((p) => p.status()) : [],
+      transferee: isLeader ? this.transferee : null,
+    };
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.commit };
+  }
+
+  softState(): SoftState {
+    return { leader: this.leader, role: this.role };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Roles
+
+  protected becomeFollower(term: number, leader: NodeId | null): void {
+    this.reset(term);
+    this.role = Role.Follower;
+    this.leader = leader;
+  }
+
+  protected becomePreCandidate(): void {
+    // Pre-vote (thesis 9.6) changes neither term nor vote: a node that cannot win disturbs nobody.
+    this.votes.clear();
+    this.role = Role.PreCandidate;
+    this.leader = null;
+  }
+
+  protected becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = Role.Candidate;
+  }
+
+  protected becomeLeader(): void {
+    this.reset(this.term);
+    this.role = Role.Leader;
+    this.leader = this.id;
+    for (const pr of this.progress.values()) pr.recentActive = pr.id === this.id;
+    // No membership change until everything before this term's first entry is committed.
+    this.pendingConfIndex = this.log.lastIndex();
+    // Raft paper 5.4.2: a leader commits entries of earlier terms only by committing one of its
+    // own, so it appends an empty entry at once.
+    this.appendLocal(EntryType.Normal, new Uint8Array(0));
+  }
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.leader = null;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTicks = this.electionTicks + this.random.nextInt(this.electionTicks);
+    this.transferee = null;
+    this.votes.clear();
+    this.broadcastPending = false;
+    this.resetProgress();
+  }
+
+  private resetProgress(): void {
+    const next = this.log.lastIndex() + 1;
+    const old = this.progress;
+    this.progress = new Map();
+    for (const id of this.confState.voters) this.addProgress(id, false, next, old.get(id));
+    for (const id of this.confState.learners) this.addProgress(id, true, next, old.get(id));
+    const self = this.progress.get(this.id);
+    if (self) self.match = this.log.lastIndex();
+  }
+
+  private addProgress(id: NodeId, isLearner: boolean, next: number, previous?: Progress): void {
+    const pr = new Progress(id, next, isLearner, this.maxInflightAppends, this.maxInflightBytes);
+    if (previous) pr.recentActive = previous.recentActive;
+    this.progress.set(id, pr);
+  }
+
+  /** A voter that is a member can campaign; learners and removed nodes cannot. */
+  private promotable(): boolean {
+    return this.confState.voters.includes(this.id);
+  }
+
+  private quorum(): number {
+    return Math.floor(this.confState.voters.length / 2) + 1;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Ticks
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTicks) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    for (const pr of this.progress.values()) {
+      if (pr.state === ProgressState.Snapshot && ++pr.snapshotTicks >= this.electionTicks) {
+        // The snapshot or its answer was lost: go back to probing, which resends it if needed.
+        pr.becomeProbe();
+      }
+    }
+    if (this.electionElapsed >= this.electionTicks) {
+      this.electionElapsed = 0;
+      // Check-quorum (thesis 6.2): a leader that has not heard from a majority within an election
+      // timeout steps down, so a partitioned leader stops accepting proposals it cannot commit.
+      if (!this.quorumActive()) {
+        this.becomeFollower(this.term, null);
+        return;
+      }
+      if (this.transferee !== null) this.transferee = null; // the transfer took too long: abandon it
+    }
+    if (this.role !== Role.Leader) return;
+    if (this.heartbeatElapsed >= this.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const id of this.confState.voters) {
+      const pr = this.progress.get(id);
+      if (id === this.id || pr?.recentActive) active++;
+    }
+    for (const pr of this.progress.values()) if (pr.id !== this.id) pr.recentActive = false;
+    return active >= this.quorum();
+  }
+
+  private hup(transfer: boolean): void {
+    if (this.role === Role.Leader) return;
+    if (!this.promotable()) return;
+    if (transfer) this.runElection(false, true);
+    else this.runElection(true, false);
+  }
+
+  private runElection(preVote: boolean, transfer: boolean): void {
+    let term: number;
+    let type: MessageType;
+    if (preVote) {
+      this.becomePreCandidate();
+      term = this.term + 1;
+      type = MessageType.PreVote;
+    } else {
+      this.becomeCandidate();
+      term = this.term;
+      type = MessageType.Vote;
+    }
+    this.votes.set(this.id, true);
+    if (this.tallyAndAct()) return;
+    for (const id of this.confState.voters) {
+      if (id === this.id) continue;
+      this.msgs.push({
+        ...this.blankMessage(type, id),
+        term,
+        index: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        transfer: transfer || undefined,
+      });
+    }
+  }
+
+  /** Counts votes; acts on a win or a loss. Returns true when the campaign ended. */
+  private tallyAndAct(): boolean {
+    let granted = 0;
+    let rejected = 0;
+    for (const id of this.confState.voters) {
+      const v = this.votes.get(id);
+      if (v === true) granted++;
+      else if (v === false) rejected++;
+    }
+    const q = this.quorum();
+    if (granted >= q) {
+      if (this.role === Role.PreCandidate) this.runElection(false, false);
+      else this.becomeLeader(); // its no-op entry goes out with the next ready()
+      return true;
+    }
+    if (this.confState.voters.length - rejected < q) {
+      this.becomeFollower(this.term, null);
+      return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Messages
+
+  private stepMessage(m: Message): void {
+    if (m.term > this.term) {
+      if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+        // Leader stickiness (thesis 4.2.3): a node that heard from a live leader within the minimum
+        // election timeout ignores campaigns, so a node rejoining from a partition cannot depose a
+        // healthy leader. A campaign started by a leadership transfer is the exception.
+        const inLease = this.leader !== null && this.electionElapsed < this.electionTicks;
+        if (inLease && !m.transfer) return;
+      }
+      if (m.type === MessageType.PreVote) {
+        // A pre-vote does not change our term.
+      } else if (m.type === MessageType.PreVoteResponse && !m.reject) {
+        // A granted pre-vote carries the term the candidate will campaign in, not a newer leader.
+      } else if (m.type === MessageType.Append || m.type === MessageType.Heartbeat || m.type === MessageType.InstallSnapshot) {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, null);
+      }
+    } else if (m.term < this.term) {
+      if (m.type === MessageType.Append || m.type === MessageType.Heartbeat) {
+        // A stale leader (e.g. back from a partition): answer with our term so it steps down.
+        // Without this, with pre-vote and check-quorum on, it could stay stuck.
+        this.send({ type: MessageType.AppendResponse, to: m.from });
+      } else if (m.type === MessageType.PreVote) {
+        this.send({ type: MessageType.PreVoteResponse, to: m.from, reject: true });
+      }
+      return;
+    }
+
+    if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case Role.Leader:
+        this.stepLeader(m);
+        break;
+      case Role.Candidate:
+      case Role.PreCandidate:
+        this.stepCandidate(m);
+        break;
+      case Role.Follower:
+        this.stepFollower(m);
+        break;
+    }
+  }
+
+  /**
+   * Raft paper 5.2/5.4.1: one vote per term (a repeat to the same candidate is fine), only for a
+   * log at least as up to date as ours. A pre-vote for a future term binds nothing.
+   */
+  protected canGrantVote(m: Message): boolean {
+    const free =
+      this.vote === m.from ||
+      (this.vote === NONE && this.leader === null) ||
+      (m.type === MessageType.PreVote && m.term > this.term);
+    return free && this.log.isUpToDate(m.index, m.logTerm);
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const responseType = m.type === MessageType.Vote ? MessageType.VoteResponse : MessageType.PreVoteResponse;
+    if (this.canGrantVote(m)) {
+      // The response carries the request's term: for a pre-vote that is the future term, which
+      // the pre-candidate needs to recognise the answer.
+      this.msgs.push({ ...this.blankMessage(responseType, m.from), term: m.term });
+      if (m.type === MessageType.Vote) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: responseType, to: m.from, reject: true });
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    switch (m.type) {
+      case MessageType.AppendResponse: {
+        pr.recentActive = true;
+        if (m.reject) {
+          const hint = m.logTerm > 0 ? this.log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint;
+          if (pr.maybeDecrTo(m.index, hint)) {
+            if (pr.state === ProgressState.Replicate) pr.becomeProbe();
+            this.sendAppend(m.from);
+          }
+          return;
+        }
+        const wasPaused = pr.isPaused();
+        if (pr.maybeUpdate(m.index)) {
+          if (pr.state === ProgressState.Probe) pr.becomeReplicate();
+          else if (pr.state === ProgressState.Snapshot && pr.match >= pr.pendingSnapshot) {
+            pr.becomeProbe();
+            pr.becomeReplicate();
+          } else if (pr.state === ProgressState.Replicate) pr.inflights.freeUpTo(m.index);
+
+          if (this.maybeCommit()) this.broadcastAppend();
+          else if (wasPaused) this.sendAppend(m.from);
+          // Keep the window full: stream what the follower is still missing.
+          while (this.role === Role.Leader && this.sendAppend(m.from, false)) {
+            /* each call sends one more append */
+          }
+          if (m.from === this.transferee && pr.match === this.log.lastIndex()) {
+            this.send({ type: MessageType.TimeoutNow, to: m.from });
+          }
+        }
+        return;
+      }
+      case MessageType.HeartbeatResponse:
+        pr.recentActive = true;
+        pr.probeSent = false;
+        if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case MessageType.Append:
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        return;
+      case MessageType.Heartbeat:
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        return;
+      case MessageType.InstallSnapshot:
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        return;
+      case MessageType.PreVoteResponse:
+        if (this.role !== Role.PreCandidate) return;
+        this.votes.set(m.from, !m.reject);
+        this.tallyAndAct();
+        return;
+      case MessageType.VoteResponse:
+        if (this.role !== Role.Candidate) return;
+        this.votes.set(m.from, !m.reject);
+        this.tallyAndAct();
+        return;
+      default:
+        return;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case MessageType.Append:
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        this.handleAppend(m);
+        return;
+      case MessageType.Heartbeat:
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        this.handleHeartbeat(m);
+        return;
+      case MessageType.InstallSnapshot:
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        this.handleSnapshot(m);
+        return;
+      case MessageType.TimeoutNow:
+        // The leader hands over to us (thesis 3.10): campaign now, skipping pre-vote.
+        this.hup(true);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.commit) {
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.commit });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== null) {
+      this.onCommitAdvanced();
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: lastNew });
+      return;
+    }
+    // Fast backtracking: tell the leader the largest index at or below its probe whose term is
+    // not above the one it sent, and that index's term, so it can skip whole terms.
+    const hintIndex = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send({
+      type: MessageType.AppendResponse,
+      to: m.from,
+      index: m.index,
+      reject: true,
+      rejectHint: hintIndex,
+      logTerm: this.log.term(hintIndex) ?? 0,
+    });
+  }
+
+  private handleHeartbeat(m: Message): void {
+    if (this.log.commitTo(Math.min(m.commit, this.log.lastIndex()))) this.onCommitAdvanced();
+    this.send({ type: MessageType.HeartbeatResponse, to: m.from });
+  }
+
+  private handleSnapshot(m: Message): void {
+    const snapshot = m.snapshot;
+    if (!snapshot) return;
+    const { index, term } = snapshot.metadata;
+    if (index <= this.log.commit) {
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.commit });
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      // We already hold that entry: keep our log (and what follows it), just learn the commit.
+      this.log.commitTo(index);
+      this.onCommitAdvanced();
+    } else {
+      this.log.restore(snapshot);
+      this.confState = snapshot.metadata.confState;
+      this.confIndex = index;
+      this.resetProgress();
+    }
+    this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.lastIndex() });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Replication
+
+  private appendLocal(type: EntryType, data: Uint8Array): { index: number; term: number } {
+    const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, type, data };
+    this.log.append([entry]);
+    const self = this.progress.get(this.id);
+    if (self) self.maybeUpdate(entry.index);
+    this.maybeCommit();
+    this.broadcastPending = true;
+    return { index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Raft paper 5.3/5.4.2 and figure 8: commit the highest index a majority of voters hold, but
+   * only if that entry is from the current term. Entries of earlier terms commit with it.
+   */
+  protected maybeCommit(): boolean {
+    const candidate = this.quorumMatchIndex();
+    if (candidate > this.log.commit && this.log.term(candidate) === this.term) {
+      this.log.commitTo(candidate);
+      this.onCommitAdvanced();
+      return true;
+    }
+    return false;
+  }
+
+  /** The highest index held by a majority of voters. */
+  protected quorumMatchIndex(): number {
+    const matches = this.confState.voters.map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
+    return matches[this.quorum() - 1] ?? 0;
+  }
+
+  /** Membership changes take effect when committed (see confchange.ts). */
+  protected onCommitAdvanced(): void {
+    const next = this.foldConfChanges(this.confState, this.confIndex + 1, this.log.commit);
+    this.confIndex = this.log.commit;
+    if (sameConf(next, this.confState)) return;
+    this.confState = next;
+    if (this.role !== Role.Leader) return;
+    if (!this.confState.voters.includes(this.id)) {
+      // Removed (or demoted): a leader outside the membership steps down and lets the rest elect.
+      this.becomeFollower(this.term, null);
+      return;
+    }
+    const old = this.progress;
+    this.progress = new Map();
+    const next2 = this.log.lastIndex() + 1;
+    for (const id of this.confState.voters) this.reuseOrAdd(old, id, false, next2);
+    for (const id of this.confState.learners) this.reuseOrAdd(old, id, true, next2);
+    if (this.transferee !== null && !this.confState.voters.includes(this.transferee)) this.transferee = null;
+    // A smaller quorum may commit more right away; new members need their first append.
+    this.maybeCommit();
+    this.broadcastPending = true;
+  }
+
+  private reuseOrAdd(old: Map<NodeId, Progress>, id: NodeId, isLearner: boolean, next: number): void {
+    const pr = old.get(id);
+    if (pr) {
+      pr.isLearner = isLearner;
+      this.progress.set(id, pr);
+    } else {
+      this.addProgress(id, isLearner, next);
+      if (id === this.id) (this.progress.get(id) as Progress).match = this.log.lastIndex();
+    }
+  }
+
+  /** The membership in force at `index` (<= commit): the snapshot's plus committed changes. */
+  private confStateAt(index: number): ConfState {
+    return this.foldConfChanges(this.log.snapshot.metadata.confState, this.log.firstIndex(), index);
+  }
+
+  private foldConfChanges(start: ConfState, from: number, to: number): ConfState {
+    let cs = start;
+    for (let i = Math.max(from, this.log.firstIndex()); i <= to; i++) {
+      const e = this.log.entryAt(i);
+      if (!e || e.type !== EntryType.ConfChange) continue;
+      try {
+        cs = applyConfChange(cs, decodeConfChange(e.data));
+      } catch (err) {
+        // An invalid change is a no-op on every node alike (the check is deterministic).
+        if (!(err instanceof ConfChangeError)) throw err;
+      }
+    }
+    return cs;
+  }
+
+  private broadcastAppend(): void {
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id);
+  }
+
+  private broadcastHeartbeat(): void {
+    for (const pr of this.progress.values()) {
+      if (pr.id === this.id) continue;
+      // Never claim a commit beyond what the follower holds: it may not have those entries.
+      this.send({ type: MessageType.Heartbeat, to: pr.id, commit: Math.min(pr.match, this.log.commit) });
+    }
+  }
+
+  /**
+   * Sends the next append (or the snapshot) to `to`, unless flow control pauses it. With
+   * sendIfEmpty false, sends only if there are entries. Returns whether a message went out.
+   */
+  private sendAppend(to: NodeId, sendIfEmpty = true): boolean {
+    const pr = this.progress.get(to);
+    if (!pr || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined || pr.next < this.log.firstIndex()) {
+      return this.sendSnapshot(pr);
+    }
+    const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxAppendEntries, this.maxAppendBytes);
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.msgs.push({
+      ...this.blankMessage(MessageType.Append, to),
+      index: prevIndex,
+      logTerm: prevTerm,
+      entries,
+      commit: this.log.commit,
+    });
+    if (entries.length > 0) {
+      const last = entries[entries.length - 1].index;
+      if (pr.state === ProgressState.Replicate) {
+        pr.next = last + 1;
+        let bytes = 0;
+        for (const e of entries) bytes += e.data.length;
+        pr.inflights.add(last, bytes);
+      } else if (pr.state === ProgressState.Probe) {
+        pr.probeSent = true;
+      }
+    } else if (pr.state === ProgressState.Probe) {
+      pr.probeSent = true;
+    }
+    return true;
+  }
+
+  private sendSnapshot(pr: Progress): boolean {
+    const snapshot = this.log.snapshot;
+    this.msgs.push({ ...this.blankMessage(MessageType.InstallSnapshot, pr.id), snapshot });
+    pr.becomeSnapshot(snapshot.metadata.index);
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private checkCanPropose(): void {
+    if (this.role !== Role.Leader) {
+      const where = this.leader ? `the leader is ${this.leader}` : 'no leader is known';
+      throw new ProposalRefusedError('not-leader', `${this.id} is not the leader (${where})`, this.leader);
+    }
+    if (this.transferee !== null) {
+      throw new ProposalRefusedError(
+        'transfer-in-progress',
+        `leadership is being transferred to ${this.transferee}; retry with the new leader`,
+        this.transferee,
+      );
+    }
+  }
+
+  private send(partial: { type: MessageType; to: NodeId; index?: number; reject?: boolean; rejectHint?: number; logTerm?: number; commit?: number }): void {
+    this.msgs.push({ ...this.blankMessage(partial.type, partial.to), ...partial });
+  }
+
+  private blankMessage(type: MessageType, to: NodeId): Message {
+    return {
+      type,
+      from: this.id,
+      to,
+      term: this.term,
+      logTerm: 0,
+      index: 0,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+    };
+  }
+
+  private assertNotInReady(what: string): void {
+    if (this.inFlightReady) {
+      throw new RaftUsageError(`${what}() called between ready() and advance(); queue it until advance()`);
+    }
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.leader === b.leader && a.role === b.role;
+}
+
+function sameConf(a: ConfState, b: ConfState): boolean {
+  return a.voters.join(',') === b.voters.join(',') && a.learners.join(',') === b.learners.join(',');
+}

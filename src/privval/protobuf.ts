@@ -93,10 +93,10 @@ function checkInt64(value: bigint, what: string): void {
 
 /** The unsigned varint encoding of a uint64 (given as a non-negative bigint or safe integer). */
 export function encodeUvarint(value: bigint | number): Uint8Array {
-  let v = typeof value === 'bigint' ? value : BigInt(value);
   if (typeof value === 'number' && !Number.isSafeInteger(value)) {
     throw new ProtobufEncodeError(`uvarint must be a safe integer, got ${value}`);
   }
+  let v = typeof value === 'bigint' ? value : BigInt(value);
   if (v < 0n || v > UINT64_MAX) {
     throw new ProtobufEncodeError(`uvarint out of uint64 range: ${String(value)}`);
   }

@@ -37,6 +37,8 @@ describe('uvarint', () => {
     expect(() => encodeUvarint(-1n)).toThrow(ProtobufEncodeError);
     expect(() => encodeUvarint(1n << 64n)).toThrow(ProtobufEncodeError);
     expect(() => encodeUvarint(2 ** 53)).toThrow(ProtobufEncodeError);
+    expect(() => encodeUvarint(1.5)).toThrow(ProtobufEncodeError);
+    expect(() => encodeUvarint(Number.NaN)).toThrow(ProtobufEncodeError);
   });
 
   it.each([

@@ -49,6 +49,16 @@ export function stepOf(type: number): Step {
   }
 }
 
+/**
+ * The step of a vote: prevote 2, precommit 3; anything else, the proposal type 32 included, is
+ * not a vote (file.go voteToStep panics on it). Use this, not stepOf, for SignVoteRequest.
+ */
+export function stepOfVoteType(type: number): 2 | 3 {
+  if (type === SignedMsgType.Prevote) return Step.Prevote;
+  if (type === SignedMsgType.Precommit) return Step.Precommit;
+  throw new SignBytesError(`a vote must be a prevote (1) or a precommit (2), got type ${type}`);
+}
+
 /** A human name for a step, for operators' messages. */
 export function stepName(step: Step): string {
   return step === Step.Propose ? 'proposal' : step === Step.Prevote ? 'prevote' : 'precommit';

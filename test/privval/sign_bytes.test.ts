@@ -14,6 +14,7 @@ import {
   proposalSignBytes,
   signBytesDifferOnlyByTimestamp,
   stepOf,
+  stepOfVoteType,
   voteExtensionSignBytes,
   voteSignBytes,
 } from '../../src/privval/sign_bytes';
@@ -200,6 +201,12 @@ describe('stepOf and isNilBlockId', () => {
 
   it.each([0, 3, 31, -1])('refuses type %d', (t) => {
     expect(() => stepOf(t)).toThrow(SignBytesError);
+  });
+
+  it('stepOfVoteType accepts only prevotes and precommits', () => {
+    expect(stepOfVoteType(1)).toBe(2);
+    expect(stepOfVoteType(2)).toBe(3);
+    for (const t of [0, 3, 32, -1]) expect(() => stepOfVoteType(t)).toThrow(SignBytesError);
   });
 
   it('a block id is nil only when hash, total and part set hash are all empty', () => {

@@ -824,6 +824,9 @@ export async function makeSecretConnection(
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeoutMs = checkOptions(opts);
+    if (socket.readableEncoding !== null || socket.readableObjectMode) {
+      throw new SecretConnectionError('INVALID_ARGUMENT', 'the socket must deliver raw bytes (no setEncoding, no object mode)');
+    }
     const identityKey = identityPrivateKey(identity);
     timer = setTimeout(() => {
       input.fail(new SecretConnectionError('HANDSHAKE_TIMEOUT', `the SecretConnection handshake did not finish within ${timeoutMs} ms`));

@@ -719,6 +719,12 @@ describe('SecretConnection wire format and refusals (scripted peer)', () => {
     expect(ourSocket.destroyed).toBe(true);
   });
 
+  test('refuses a socket that decodes text', async () => {
+    const [ourSocket] = await trackedTcpPair();
+    ourSocket.setEncoding('utf8');
+    await expectSecretConnectionError(makeSecretConnection(ourSocket, newIdentity().privateKey), 'INVALID_ARGUMENT');
+  });
+
   test('a peer closing mid-handshake is reported as such', async () => {
     const [ourSocket, peerSocket] = await trackedTcpPair();
     peerSocket.end(Buffer.from('220a20abcd', 'hex'));

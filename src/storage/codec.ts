@@ -9,7 +9,8 @@
 //
 //   value     = crc32(key ‖ payload) u32 ‖ payload
 //   entry     = index u64 ‖ term u64 ‖ type u8 ‖ data (rest of the value)
-//   hardState = term u64 ‖ commit u64 ‖ vote str
+//   raftState = term u64 ‖ commit u64 ‖ vote str ‖ logLastIndex u64 ‖ snapshotIndex u64
+//               ‖ stateMachineCount u64 ‖ stateMachineDigest u32
 //   snapshot  = index u64 ‖ term u64 ‖ voters strlist ‖ learners strlist ‖ data u32-length-prefixed
 //   meta      = formatVersion u32 ‖ nodeId str ‖ clusterId str
 //   str       = u16 byte length ‖ UTF-8 bytes;  strlist = u32 count ‖ str*
@@ -20,6 +21,22 @@ import { RecordDecodeError } from './errors';
 
 /** Bump when a layout above changes; open() refuses stores with a version it does not know. */
 export const STORE_FORMAT_VERSION = 1;
+
+/**
+ * The record every batch rewrites: the hard state, and what the rest of the store must hold so
+ * that records which silently vanish (see Keyspace.RaftState) are noticed at open.
+ */
+export interface RaftStateRecord {
+  hardState: HardState;
+  /** The log holds exactly [snapshotIndex + 1, logLastIndex]. */
+  logLastIndex: number;
+  /** 0 when there is no snapshot. */
+  snapshotIndex: number;
+  /** How many state-machine records exist. */
+  stateMachineCount: number;
+  /** XOR of the seals (first 4 bytes) of all state-machine values. */
+  stateMachineDigest: number;
+}
 
 export interface StoreMeta {
   formatVersion: number;
@@ -118,20 +135,36 @@ export function decodeEntryValue(key: Uint8Array, value: Uint8Array): Entry {
   return { index, term, type, data };
 }
 
-export function encodeHardStateValue(key: Uint8Array, hardState: HardState): Buffer {
-  const vote = encodeString(hardState.vote, 'vote');
-  const value = allocSealed(U64_LENGTH * 2 + 2 + vote.length);
-  let at = writeU64(value, hardState.term, SEAL_LENGTH);
-  at = writeU64(value, hardState.commit, at);
-  writeString(value, vote, at);
+export function encodeRaftStateValue(key: Uint8Array, state: RaftStateRecord): Buffer {
+  const vote = encodeString(state.hardState.vote, 'vote');
+  const value = allocSealed(U64_LENGTH * 2 + 2 + vote.length + U64_LENGTH * 3 + 4);
+  let at = writeU64(value, state.hardState.term, SEAL_LENGTH);
+  at = writeU64(value, state.hardState.commit, at);
+  at = writeString(value, vote, at);
+  at = writeU64(value, state.logLastIndex, at);
+  at = writeU64(value, state.snapshotIndex, at);
+  at = writeU64(value, state.stateMachineCount, at);
+  value.writeUInt32BE(state.stateMachineDigest >>> 0, at);
   return seal(key, value);
 }
 
-export function decodeHardStateValue(key: Uint8Array, value: Uint8Array): HardState {
+export function decodeRaftStateValue(key: Uint8Array, value: Uint8Array): RaftStateRecord {
   const reader = new Reader(unsealValue(key, value));
   const hardState = { term: reader.u64('term'), commit: reader.u64('commit'), vote: reader.str('vote') };
+  const state = {
+    hardState,
+    logLastIndex: reader.u64('last log index'),
+    snapshotIndex: reader.u64('snapshot index'),
+    stateMachineCount: reader.u64('state-machine record count'),
+    stateMachineDigest: reader.u32('state-machine digest'),
+  };
   reader.end();
-  return hardState;
+  return state;
+}
+
+/** A sealed value's seal, which doubles as the record's contribution to the state-machine digest. */
+export function sealOf(value: Uint8Array): number {
+  return asBuffer(value).readUInt32BE(0);
 }
 
 export function encodeSnapshotValue(key: Uint8Array, snapshot: Snapshot): Buffer {

@@ -8,8 +8,13 @@
 export enum Keyspace {
   /** One record: format version, node id, cluster id. Written when the store is created. */
   Meta = 0x01,
-  /** One record: Raft's hard state (term, vote, commit). */
-  HardState = 0x02,
+  /**
+   * One record, rewritten by every batch: Raft's hard state (term, vote, commit) plus what the rest
+   * of the store must hold (last log index, snapshot index, count and digest of the state-machine
+   * records). LevelDB does not verify its table checksums on reads, and a damaged index block can
+   * hide records without any error; this record is how open() notices records that are missing.
+   */
+  RaftState = 0x02,
   /** One record: the latest snapshot (metadata and state-machine image). */
   Snapshot = 0x03,
   /** One record per log entry after the snapshot, keyed by index. */
@@ -19,7 +24,7 @@ export enum Keyspace {
 }
 
 export const META_KEY: Buffer = Buffer.from([Keyspace.Meta]);
-export const HARD_STATE_KEY: Buffer = Buffer.from([Keyspace.HardState]);
+export const RAFT_STATE_KEY: Buffer = Buffer.from([Keyspace.RaftState]);
 export const SNAPSHOT_KEY: Buffer = Buffer.from([Keyspace.Snapshot]);
 
 export const ENTRY_KEY_LENGTH = 9;
@@ -82,7 +87,7 @@ export function describeKey(key: Uint8Array): string {
   const index = parseEntryKey(key);
   if (index !== null) return `log entry ${index}`;
   if (key.length === 1 && key[0] === Keyspace.Meta) return 'meta record';
-  if (key.length === 1 && key[0] === Keyspace.HardState) return 'hard state';
+  if (key.length === 1 && key[0] === Keyspace.RaftState) return 'raft state record';
   if (key.length === 1 && key[0] === Keyspace.Snapshot) return 'snapshot';
   if (key.length >= 1 && key[0] === Keyspace.StateMachine) {
     return `state-machine record 0x${Buffer.from(key.subarray(1, 33)).toString('hex')}${key.length > 33 ? '…' : ''}`;

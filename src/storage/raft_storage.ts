@@ -19,13 +19,15 @@ import { Level } from 'level';
 import { Entry, EntryType, HardState, NodeId, Snapshot, SnapshotMetadata } from '../raft/types';
 import {
   decodeEntryValue,
-  decodeHardStateValue,
   decodeMetaValue,
+  decodeRaftStateValue,
   decodeSnapshotValue,
   encodeEntryValue,
-  encodeHardStateValue,
   encodeMetaValue,
+  encodeRaftStateValue,
   encodeSnapshotValue,
+  RaftStateRecord,
+  sealOf,
   sealValue,
   STORE_FORMAT_VERSION,
   unsealValue,
@@ -46,12 +48,12 @@ import {
 import {
   describeKey,
   entryKey,
-  HARD_STATE_KEY,
   isValidIndex,
   Keyspace,
   META_KEY,
   parseEntryKey,
   parseStateMachineKey,
+  RAFT_STATE_KEY,
   SNAPSHOT_KEY,
   stateMachineKey,
   stateMachineRange,
@@ -84,7 +86,7 @@ export interface PersistOptions {
   sync?: boolean;
   /**
    * Delete every state-machine record before applying `stateMachineOps`, in the same batch: for a
-   * snapshot install, whose image replaces the state machine wholesale. Scans the keyspace once.
+   * snapshot install, whose image replaces the state machine wholesale.
    */
   clearStateMachine?: boolean;
 }
@@ -137,6 +139,14 @@ export class RaftStorage {
   /** The stored log is exactly [firstIndex, firstIndex + terms.length - 1]; terms[i] is the term of firstIndex + i. */
   private firstIndex: number;
   private terms: number[];
+  /**
+   * The seal of every state-machine record, by hex key: what the count and digest in the raft state
+   * record are computed from. Slashing records number in the hundreds or thousands, so this is small.
+   */
+  private stateMachineSeals: Map<string, number>;
+  private stateMachineDigest: number;
+  /** The raft state record as last written, to skip a batch that would change nothing. */
+  private lastRaftStateValue: Buffer;
   /** Persists run one at a time, in call order: each one's checks depend on the previous result. */
   private queue: Promise<unknown> = Promise.resolve();
   private failure: StorageError | null = null;
@@ -154,6 +164,9 @@ export class RaftStorage {
     this.snapshotNow = loaded.snapshot?.metadata ?? null;
     this.firstIndex = (loaded.snapshot?.metadata.index ?? 0) + 1;
     this.terms = loaded.entries.map((e) => e.term);
+    this.stateMachineSeals = loaded.stateMachineSeals;
+    this.stateMachineDigest = loaded.stateMachineDigest;
+    this.lastRaftStateValue = encodeRaftStateValue(RAFT_STATE_KEY, this.raftStateRecord(loaded.hardState, this.logLastIndex));
     const stateMachine: StateMachineReader = {
       get: (key) => this.getStateMachine(key),
       iterate: (prefix) => this.iterateStateMachine(prefix),
@@ -169,23 +182,39 @@ export class RaftStorage {
   static async open(dir: string, identity: StoreIdentity): Promise<RaftStorage> {
     checkIdentity(identity);
     const absDir = path.resolve(dir);
-    const kind = await classifyDirectory(absDir);
+    const { kind, hasTables } = await classifyDirectory(absDir);
     if (kind === 'missing') await mkdirOrThrow(absDir);
+    // A store with no records is a creation interrupted before its first write, unless LevelDB has
+    // table files: then records exist that LevelDB cannot see, and the store is damaged.
+    const mayBeUninitialized = !hasTables;
     const registryKey = await realpathOrThrow(absDir);
     if (openInThisProcess.has(registryKey)) throw new StorageLockedError(absDir);
     openInThisProcess.add(registryKey);
     try {
-      if (kind === 'store') await verifyOnScratchCopy(absDir, identity);
+      if (kind === 'store') await verifyOnScratchCopy(absDir, identity, mayBeUninitialized);
       const db = await openLevel(absDir, kind !== 'store');
       try {
         if (kind === 'store') await checkLevelDbReportedNoDamage(absDir, absDir);
-        let loaded = await readAndVerify(db, absDir, identity);
+        let loaded = await readAndVerify(db, absDir, identity, mayBeUninitialized);
         if (loaded === 'uninitialized') {
-          // A new store, or one whose creation was interrupted before anything was written.
-          await db.put(META_KEY, encodeMetaValue(META_KEY, { formatVersion: STORE_FORMAT_VERSION, ...identity }), {
-            sync: true,
-          });
-          loaded = { hardState: EMPTY_HARD_STATE, snapshot: null, entries: [] };
+          // A new store, or one whose creation was interrupted before anything was written. The
+          // meta and raft state records go in together: from now on both must always exist.
+          const initial: RaftStateRecord = {
+            hardState: EMPTY_HARD_STATE,
+            logLastIndex: 0,
+            snapshotIndex: 0,
+            stateMachineCount: 0,
+            stateMachineDigest: 0,
+          };
+          const meta = encodeMetaValue(META_KEY, { formatVersion: STORE_FORMAT_VERSION, ...identity });
+          await db.batch(
+            [
+              { type: 'put', key: META_KEY, value: meta },
+              { type: 'put', key: RAFT_STATE_KEY, value: encodeRaftStateValue(RAFT_STATE_KEY, initial) },
+            ],
+            { sync: true },
+          );
+          loaded = { hardState: EMPTY_HARD_STATE, snapshot: null, entries: [], stateMachineSeals: new Map(), stateMachineDigest: 0 };
         }
         await removeStaleScratchDirectories(absDir);
         return new RaftStorage(absDir, identity, db, loaded, registryKey);
@@ -314,30 +343,90 @@ export class RaftStorage {
   private async persistNow(request: PersistRequest, smOps: StateMachineOp[], options: PersistOptions): Promise<void> {
     this.checkOpen();
     if (this.failure) throw new StorageUnavailableError(this.dir, `an earlier write failed (${this.failure.message})`);
-    const plan = this.planPersist(request);
-    const ops = plan.ops;
-    if (options.clearStateMachine) {
-      for await (const key of this.db.keys(stateMachineRange(new Uint8Array(0)))) ops.push({ type: 'del', key });
-    }
-    for (const op of smOps) ops.push(this.stateMachineBatchOp(op));
-    if (ops.length === 0) return;
+    const log = this.planPersist(request);
+    const stateMachine = this.planStateMachine(smOps, options.clearStateMachine === true);
+    const raftState = encodeRaftStateValue(RAFT_STATE_KEY, {
+      ...this.raftStateRecord(log.hardState, log.lastIndex),
+      snapshotIndex: log.snapshotIndex,
+      stateMachineCount: stateMachine.count,
+      stateMachineDigest: stateMachine.digest,
+    });
+    if (log.ops.length === 0 && stateMachine.ops.length === 0 && raftState.equals(this.lastRaftStateValue)) return;
+    const ops = [...log.ops, ...stateMachine.ops, { type: 'put' as const, key: RAFT_STATE_KEY, value: raftState }];
     try {
       await this.db.batch(ops, { sync: options.sync !== false });
     } catch (e) {
       this.failure = new StorageIOError(this.dir, 'writing a batch', e);
       throw this.failure;
     }
-    plan.commit();
+    log.commit();
+    stateMachine.commit();
+    this.lastRaftStateValue = raftState;
   }
 
-  private stateMachineBatchOp(op: StateMachineOp): BatchOp {
-    if (!(op.key instanceof Uint8Array)) throw this.contractError('a state-machine key is not a byte array');
-    const key = stateMachineKey(op.key);
-    if (op.type === 'del') return { type: 'del', key };
-    if (op.type !== 'put' || !(op.value instanceof Uint8Array)) {
-      throw this.contractError(`state-machine op ${String((op as { type: unknown }).type)} needs type put with a byte-array value, or type del`);
+  private raftStateRecord(hardState: HardState, lastIndex: number): RaftStateRecord {
+    return {
+      hardState,
+      logLastIndex: lastIndex,
+      snapshotIndex: this.snapshotNow?.index ?? 0,
+      stateMachineCount: this.stateMachineSeals.size,
+      stateMachineDigest: this.stateMachineDigest,
+    };
+  }
+
+  /** The batch operations for state-machine changes, and the count and digest they lead to. */
+  private planStateMachine(
+    smOps: StateMachineOp[],
+    clear: boolean,
+  ): { ops: BatchOp[]; count: number; digest: number; commit: () => void } {
+    const ops: BatchOp[] = [];
+    const changed = new Map<string, number | undefined>(); // hex key -> new seal, or undefined when deleted
+    const sealNow = (hex: string): number | undefined => (changed.has(hex) ? changed.get(hex) : this.stateMachineSeals.get(hex));
+    let count = this.stateMachineSeals.size;
+    let digest = this.stateMachineDigest;
+    const remove = (hex: string): void => {
+      const old = sealNow(hex);
+      if (old !== undefined) {
+        digest = (digest ^ old) >>> 0;
+        count--;
+      }
+      changed.set(hex, undefined);
+    };
+    if (clear) {
+      for (const hex of this.stateMachineSeals.keys()) {
+        ops.push({ type: 'del', key: stateMachineKey(Buffer.from(hex, 'hex')) });
+        remove(hex);
+      }
     }
-    return { type: 'put', key, value: sealValue(key, op.value) };
+    for (const op of smOps) {
+      if (!(op.key instanceof Uint8Array)) throw this.contractError('a state-machine key is not a byte array');
+      const key = stateMachineKey(op.key);
+      const hex = Buffer.from(op.key).toString('hex');
+      if (op.type === 'del') {
+        ops.push({ type: 'del', key });
+        remove(hex);
+      } else if (op.type === 'put' && op.value instanceof Uint8Array) {
+        const value = sealValue(key, op.value);
+        remove(hex);
+        const seal = sealOf(value);
+        digest = (digest ^ seal) >>> 0;
+        count++;
+        changed.set(hex, seal);
+        ops.push({ type: 'put', key, value });
+      } else {
+        throw this.contractError(
+          `state-machine op ${String((op as { type: unknown }).type)} needs type put with a byte-array value, or type del`,
+        );
+      }
+    }
+    const commit = (): void => {
+      for (const [hex, seal] of changed) {
+        if (seal === undefined) this.stateMachineSeals.delete(hex);
+        else this.stateMachineSeals.set(hex, seal);
+      }
+      this.stateMachineDigest = digest;
+    };
+    return { ops, count, digest, commit };
   }
 
   private contractError(problem: string): StorageContractError {
@@ -349,7 +438,13 @@ export class RaftStorage {
    * that moves the in-memory picture forward once the batch is durable. Pure until commit().
    * The checks are the ones open() makes, so a write can never produce a store that cannot reopen.
    */
-  private planPersist(request: PersistRequest): { ops: BatchOp[]; commit: () => void } {
+  private planPersist(request: PersistRequest): {
+    ops: BatchOp[];
+    hardState: HardState;
+    lastIndex: number;
+    snapshotIndex: number;
+    commit: () => void;
+  } {
     const { entries, snapshot, hardState } = request;
     const first = request.logFirstIndex;
     const last = request.logLastIndex;
@@ -447,7 +542,6 @@ export class RaftStorage {
       if (hardState.commit < old.commit) {
         throw this.contractError(`hard state commit ${hardState.commit} is below the stored commit ${old.commit}`);
       }
-      ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardStateValue(HARD_STATE_KEY, hardState) });
     }
     if (newHardState.commit > last) {
       throw this.contractError(`commit ${newHardState.commit} would be beyond the last log index ${last}`);
@@ -481,7 +575,7 @@ export class RaftStorage {
       this.hardStateNow = { ...newHardState };
       if (snapshot) this.snapshotNow = snapshot.metadata;
     };
-    return { ops, commit };
+    return { ops, hardState: newHardState, lastIndex: last, snapshotIndex, commit };
   }
 }
 
@@ -492,6 +586,8 @@ interface LoadedRecords {
   hardState: HardState;
   snapshot: Snapshot | null;
   entries: Entry[];
+  stateMachineSeals: Map<string, number>;
+  stateMachineDigest: number;
 }
 
 function checkIdentity(identity: StoreIdentity): void {
@@ -505,13 +601,16 @@ function checkIdentity(identity: StoreIdentity): void {
 
 type DirectoryKind = 'missing' | 'empty' | 'store';
 
-/** Looks at the directory without touching it: missing, empty (or an interrupted creation), or a store. */
-async function classifyDirectory(dir: string): Promise<DirectoryKind> {
+/**
+ * Looks at the directory without touching it: missing, empty (or an interrupted creation), or a
+ * store; and whether LevelDB has written table files there.
+ */
+async function classifyDirectory(dir: string): Promise<{ kind: DirectoryKind; hasTables: boolean }> {
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing', hasTables: false };
     throw new StorageIOError(dir, 'inspecting the data directory', e);
   }
   if (!stat.isDirectory()) throw new StorageNotAStoreError(dir, 'it is a file, not a directory');
@@ -527,8 +626,9 @@ async function classifyDirectory(dir: string): Promise<DirectoryKind> {
     const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? `, and ${foreign.length - 5} more` : '');
     throw new StorageNotAStoreError(dir, `it holds files that are not part of one (${shown})`);
   }
-  if (names.includes('CURRENT')) return 'store';
-  if (names.every((n) => LEVELDB_PRE_CREATION_FILE.test(n))) return 'empty';
+  const hasTables = names.some((n) => /\.(ldb|sst)$/.test(n));
+  if (names.includes('CURRENT')) return { kind: 'store', hasTables };
+  if (names.every((n) => LEVELDB_PRE_CREATION_FILE.test(n))) return { kind: 'empty', hasTables };
   throw new StorageCorruptError(dir, `LevelDB's CURRENT file is missing but data files remain (${names.slice(0, 5).join(', ')})`);
 }
 
@@ -572,7 +672,7 @@ async function openLevel(location: string, create: boolean, reportDir = location
  * not copied: LevelDB's lock is an fcntl lock on that inode, so a store in use by another process
  * is reported as such here instead of as a torn copy that looks corrupt.
  */
-async function verifyOnScratchCopy(dir: string, identity: StoreIdentity): Promise<void> {
+async function verifyOnScratchCopy(dir: string, identity: StoreIdentity, mayBeUninitialized: boolean): Promise<void> {
   const scratch = path.join(dir, `${SCRATCH_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     try {
@@ -596,7 +696,7 @@ async function verifyOnScratchCopy(dir: string, identity: StoreIdentity): Promis
     const db = await openLevel(scratch, false, dir);
     try {
       await checkLevelDbReportedNoDamage(scratch, dir);
-      await readAndVerify(db, dir, identity);
+      await readAndVerify(db, dir, identity, mayBeUninitialized);
     } finally {
       await db.close().catch(() => undefined);
     }
@@ -633,10 +733,16 @@ async function removeStaleScratchDirectories(dir: string): Promise<void> {
 }
 
 /**
- * Reads every record, checks every checksum and the log's structure. Returns 'uninitialized' for a
- * store with no records at all (a creation interrupted before its first write).
+ * Reads every record, checks every checksum, the log's structure, and that the store holds exactly
+ * what the raft state record says it must. Returns 'uninitialized' for a store with no records at
+ * all when `mayBeUninitialized` (a creation interrupted before its first write).
  */
-async function readAndVerify(db: Database, dir: string, identity: StoreIdentity): Promise<LoadedRecords | 'uninitialized'> {
+async function readAndVerify(
+  db: Database,
+  dir: string,
+  identity: StoreIdentity,
+  mayBeUninitialized: boolean,
+): Promise<LoadedRecords | 'uninitialized'> {
   const corrupt = (problem: string): StorageCorruptError => new StorageCorruptError(dir, problem);
   const decode = <T>(key: Buffer, fn: () => T): T => {
     try {
@@ -649,9 +755,11 @@ async function readAndVerify(db: Database, dir: string, identity: StoreIdentity)
 
   let sawMeta = false;
   let sawAny = false;
-  let hardState: HardState | null = null;
+  let raftState: RaftStateRecord | null = null;
   let snapshot: Snapshot | null = null;
   const entries: Entry[] = [];
+  const stateMachineSeals = new Map<string, number>();
+  let stateMachineDigest = 0;
 
   const iterator = db.iterator();
   try {
@@ -680,6 +788,9 @@ async function readAndVerify(db: Database, dir: string, identity: StoreIdentity)
           entries.push(entry);
         } else if (prefix === Keyspace.StateMachine) {
           decode(key, () => unsealValue(key, value));
+          const seal = sealOf(value);
+          stateMachineSeals.set(Buffer.from(parseStateMachineKey(key)).toString('hex'), seal);
+          stateMachineDigest = (stateMachineDigest ^ seal) >>> 0;
         } else if (key.length === 1 && prefix === Keyspace.Meta) {
           const meta = decode(key, () => decodeMetaValue(key, value));
           if (meta.formatVersion !== STORE_FORMAT_VERSION) {
@@ -689,8 +800,8 @@ async function readAndVerify(db: Database, dir: string, identity: StoreIdentity)
             throw new StorageIdentityError(dir, meta, identity);
           }
           sawMeta = true;
-        } else if (key.length === 1 && prefix === Keyspace.HardState) {
-          hardState = decode(key, () => decodeHardStateValue(key, value));
+        } else if (key.length === 1 && prefix === Keyspace.RaftState) {
+          raftState = decode(key, () => decodeRaftStateValue(key, value));
         } else if (key.length === 1 && prefix === Keyspace.Snapshot) {
           snapshot = decode(key, () => decodeSnapshotValue(key, value));
         } else {
@@ -701,10 +812,16 @@ async function readAndVerify(db: Database, dir: string, identity: StoreIdentity)
   } finally {
     await iterator.close().catch(() => undefined);
   }
-  if (!sawAny) return 'uninitialized';
+  if (!sawAny) {
+    if (mayBeUninitialized) return 'uninitialized';
+    throw corrupt('LevelDB shows no records at all although it has table files, so it cannot see its data');
+  }
   if (!sawMeta) throw corrupt('the meta record is missing');
+  const state = raftState as RaftStateRecord | null;
+  if (!state) throw corrupt('the raft state record (hard state and store summary) is missing');
 
-  const hs: HardState = hardState ?? { ...EMPTY_HARD_STATE };
+  // The log's own structure.
+  const hs = state.hardState;
   const snap = snapshot as Snapshot | null;
   const snapshotIndex = snap?.metadata.index ?? 0;
   const snapshotTerm = snap?.metadata.term ?? 0;
@@ -713,7 +830,9 @@ async function readAndVerify(db: Database, dir: string, identity: StoreIdentity)
       throw corrupt(`the log has a gap: entry ${entries[i - 1].index} is followed by entry ${entries[i].index}`);
     }
     if (entries[i].term < entries[i - 1].term) {
-      throw corrupt(`log terms go backwards: entry ${entries[i].index} has term ${entries[i].term}, entry ${entries[i - 1].index} has ${entries[i - 1].term}`);
+      throw corrupt(
+        `log terms go backwards: entry ${entries[i].index} has term ${entries[i].term}, entry ${entries[i - 1].index} has ${entries[i - 1].term}`,
+      );
     }
   }
   if (entries.length > 0 && entries[0].index !== snapshotIndex + 1) {
@@ -730,5 +849,24 @@ async function readAndVerify(db: Database, dir: string, identity: StoreIdentity)
   const lastTerm = entries.length > 0 ? entries[entries.length - 1].term : snapshotTerm;
   if (hs.commit > lastIndex) throw corrupt(`the hard state's commit index ${hs.commit} is beyond the last log index ${lastIndex}`);
   if (hs.term < lastTerm) throw corrupt(`the hard state's term ${hs.term} is below the last log term ${lastTerm}`);
-  return { hardState: hs, snapshot: snap, entries };
+
+  // Everything the raft state record says must be there, is there (and nothing more).
+  if (state.snapshotIndex !== snapshotIndex) {
+    throw corrupt(
+      snap
+        ? `the snapshot is at index ${snapshotIndex} but the raft state record says ${state.snapshotIndex || 'there is none'}`
+        : `the snapshot at index ${state.snapshotIndex} is missing`,
+    );
+  }
+  if (state.logLastIndex !== lastIndex) {
+    throw corrupt(`the log ends at index ${lastIndex} but the raft state record says it ends at ${state.logLastIndex}: entries are missing or extra`);
+  }
+  if (stateMachineSeals.size !== state.stateMachineCount || stateMachineDigest !== state.stateMachineDigest) {
+    throw corrupt(
+      `found ${stateMachineSeals.size} state-machine records where the raft state record expects ${state.stateMachineCount}` +
+        (stateMachineSeals.size === state.stateMachineCount ? ' with a different digest' : '') +
+        ': records are missing or extra',
+    );
+  }
+  return { hardState: hs, snapshot: snap, entries, stateMachineSeals, stateMachineDigest };
 }

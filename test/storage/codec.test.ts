@@ -4,11 +4,11 @@ import {
   crc32,
   crc32Fallback,
   decodeEntryValue,
-  decodeHardStateValue,
+  decodeRaftStateValue,
   decodeMetaValue,
   decodeSnapshotValue,
   encodeEntryValue,
-  encodeHardStateValue,
+  encodeRaftStateValue,
   encodeMetaValue,
   encodeSnapshotValue,
   sealValue,
@@ -18,8 +18,8 @@ import {
 import { RecordDecodeError } from '../../src/storage/errors';
 import {
   entryKey,
-  HARD_STATE_KEY,
   META_KEY,
+  RAFT_STATE_KEY,
   parseEntryKey,
   SNAPSHOT_KEY,
   stateMachineKey,
@@ -90,10 +90,16 @@ describe('records', () => {
     const bigKey = entryKey(big.index);
     expect(decodeEntryValue(bigKey, encodeEntryValue(bigKey, big))).toEqual(big);
 
-    const hs = { term: 9, vote: 'nöde-1', commit: 2 ** 50 };
-    expect(decodeHardStateValue(HARD_STATE_KEY, encodeHardStateValue(HARD_STATE_KEY, hs))).toEqual(hs);
-    const noVote = { term: 0, vote: '', commit: 0 };
-    expect(decodeHardStateValue(HARD_STATE_KEY, encodeHardStateValue(HARD_STATE_KEY, noVote))).toEqual(noVote);
+    const state = {
+      hardState: { term: 9, vote: 'nöde-1', commit: 2 ** 50 },
+      logLastIndex: 2 ** 50 + 1,
+      snapshotIndex: 77,
+      stateMachineCount: 3,
+      stateMachineDigest: 0xfedcba98,
+    };
+    expect(decodeRaftStateValue(RAFT_STATE_KEY, encodeRaftStateValue(RAFT_STATE_KEY, state))).toEqual(state);
+    const empty = { hardState: { term: 0, vote: '', commit: 0 }, logLastIndex: 0, snapshotIndex: 0, stateMachineCount: 0, stateMachineDigest: 0 };
+    expect(decodeRaftStateValue(RAFT_STATE_KEY, encodeRaftStateValue(RAFT_STATE_KEY, empty))).toEqual(empty);
 
     const snap = {
       metadata: { index: 100, term: 4, confState: { voters: ['a', 'b', 'c'], learners: ['d'] } },
@@ -126,13 +132,19 @@ describe('records', () => {
   });
 
   it('rejects truncated and padded records even when the checksum is recomputed', () => {
-    const hs = encodeHardStateValue(HARD_STATE_KEY, { term: 1, vote: 'abc', commit: 1 });
-    const resealed = (payload: Buffer): Buffer => sealValue(HARD_STATE_KEY, payload);
-    expect(() => decodeHardStateValue(HARD_STATE_KEY, resealed(hs.subarray(4, hs.length - 1)))).toThrow(/truncated/);
-    expect(() => decodeHardStateValue(HARD_STATE_KEY, resealed(Buffer.concat([hs.subarray(4), Buffer.from([0])])))).toThrow(
+    const hs = encodeRaftStateValue(RAFT_STATE_KEY, {
+      hardState: { term: 1, vote: 'abc', commit: 1 },
+      logLastIndex: 1,
+      snapshotIndex: 0,
+      stateMachineCount: 0,
+      stateMachineDigest: 0,
+    });
+    const resealed = (payload: Buffer): Buffer => sealValue(RAFT_STATE_KEY, payload);
+    expect(() => decodeRaftStateValue(RAFT_STATE_KEY, resealed(hs.subarray(4, hs.length - 1)))).toThrow(/truncated/);
+    expect(() => decodeRaftStateValue(RAFT_STATE_KEY, resealed(Buffer.concat([hs.subarray(4), Buffer.from([0])])))).toThrow(
       /unexpected bytes/,
     );
-    expect(() => unsealValue(HARD_STATE_KEY, Buffer.from([1, 2]))).toThrow(/shorter than its checksum/);
+    expect(() => unsealValue(RAFT_STATE_KEY, Buffer.from([1, 2]))).toThrow(/shorter than its checksum/);
     const badType = Buffer.alloc(17);
     badType[16] = 9;
     expect(() => decodeEntryValue(entryKey(0), sealValue(entryKey(0), badType))).toThrow(/unknown entry type 9/);

@@ -42,9 +42,19 @@ export interface FilePicture {
   sha256: string;
 }
 
-/** Every entry of the directory (recursively), with size, mtime and content hash. */
+/**
+ * Every entry of the directory (recursively), with size, mtime and content hash; or the file itself
+ * when `dir` is a file. LOCK is stat'ed, never opened: closing any descriptor of a file drops this
+ * process's fcntl locks on it, so reading LOCK would release a store this process has open.
+ */
 export function pictureOf(dir: string): FilePicture[] {
   const out: FilePicture[] = [];
+  const picture = (full: string, name: string): FilePicture => {
+    const stat = fs.statSync(full);
+    const sha256 = path.basename(full) === 'LOCK' ? '(not read)' : createHash('sha256').update(fs.readFileSync(full)).digest('hex');
+    return { name, size: stat.size, mtimeMs: stat.mtimeMs, sha256 };
+  };
+  if (!fs.statSync(dir).isDirectory()) return [picture(dir, path.basename(dir))];
   const walk = (d: string, prefix: string): void => {
     for (const name of fs.readdirSync(d).sort()) {
       const full = path.join(d, name);
@@ -53,8 +63,7 @@ export function pictureOf(dir: string): FilePicture[] {
         out.push({ name: prefix + name + '/', size: 0, mtimeMs: 0, sha256: '' });
         walk(full, prefix + name + '/');
       } else {
-        const sha256 = createHash('sha256').update(fs.readFileSync(full)).digest('hex');
-        out.push({ name: prefix + name, size: stat.size, mtimeMs: stat.mtimeMs, sha256 });
+        out.push(picture(full, prefix + name));
       }
     }
   };

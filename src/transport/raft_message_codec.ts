@@ -69,7 +69,7 @@ export function encodeRaftMessage(message: Message): Buffer {
   try {
     bytes = streamMethod().requestSerialize(wire);
   } catch (err) {
-    throw new RaftMessageCodecError(`cannot encode ${describe(message)}: ${(err as Error).message}`);
+    throw new RaftMessageCodecError(`cannot encode ${describeMessage(message)}: ${(err as Error).message}`);
   }
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
 }
@@ -112,7 +112,7 @@ export function decodeRaftMessage(input: unknown): Message {
 }
 
 /** A short description for log lines: never the payload. */
-export function describe(message: Pick<Message, 'type' | 'from' | 'to' | 'term'>): string {
+export function describeMessage(message: Pick<Message, 'type' | 'from' | 'to' | 'term'>): string {
   return `${MessageType[message.type] ?? `type ${String(message.type)}`} ${message.from}->${message.to} term ${message.term}`;
 }
 
@@ -122,7 +122,7 @@ function toWire(message: Message): RaftMessageWire {
   nodeIdOf(message.from, 'from');
   nodeIdOf(message.to, 'to');
   if (message.type === MessageType.InstallSnapshot && !message.snapshot) {
-    throw new RaftMessageCodecError(`cannot encode ${describe(message)}: InstallSnapshot without a snapshot`);
+    throw new RaftMessageCodecError(`cannot encode ${describeMessage(message)}: InstallSnapshot without a snapshot`);
   }
   const wire: RaftMessageWire = {
     type: message.type,

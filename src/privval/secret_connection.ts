@@ -664,7 +664,7 @@ export class SecretConnection extends Duplex {
         return;
       }
       offset += SEALED_FRAME_BYTES;
-      // Copy: the frame buffer is ours to reuse, the consumer may keep the chunk.
+      // Copy, so a chunk the consumer keeps does not pin the whole 1028-byte frame.
       if (data.length > 0 && !this.push(Buffer.from(data)) && !this.pausedByUs) {
         this.pausedByUs = true;
         this.socket.pause();

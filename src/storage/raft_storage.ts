@@ -10,7 +10,10 @@
 // silently DROPS that record and the rest of its 32 KiB block, synced writes included, then
 // deletes the evidence. So an existing store is first opened and verified on a scratch copy inside
 // the directory; only a store that passes is opened for real. A store that fails is left byte for
-// byte as it was, for the operator or a forensic look.
+// byte as it was, for the operator or a forensic look. LevelDB also does not verify its table
+// checksums on reads, and a damaged index block hides records without an error; so every batch
+// rewrites one raft state record saying what the store must hold (last index, snapshot index,
+// count and digest of the state-machine records), and open() refuses a store that holds less.
 
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
@@ -214,7 +217,7 @@ export class RaftStorage {
             ],
             { sync: true },
           );
-          loaded = { hardState: EMPTY_HARD_STATE, snapshot: null, entries: [], stateMachineSeals: new Map(), stateMachineDigest: 0 };
+          loaded = { hardState: { ...EMPTY_HARD_STATE }, snapshot: null, entries: [], stateMachineSeals: new Map(), stateMachineDigest: 0 };
         }
         await removeStaleScratchDirectories(absDir);
         return new RaftStorage(absDir, identity, db, loaded, registryKey);

@@ -91,7 +91,11 @@ export interface PeerStatus {
   queuedBytes: number;
   /** Messages given to the stream since the transport started. */
   sentMessages: number;
-  /** Messages dropped because the queue was full, the message too big or the stream failed. */
+  /**
+   * Messages dropped here: queue full, too big, not encodable, or a snapshot waiting for a stream
+   * that failed. Messages already handed to a stream that then failed are not counted: whether
+   * they arrived is unknown (Raft retries either way).
+   */
   droppedMessages: number;
 }
 

@@ -35,7 +35,16 @@ function rawStream(
     'grpc.ssl_target_name_override': 'node0',
   });
   let settle: (err: grpc.ServiceError | null) => void = () => undefined;
-  const result = new Promise<grpc.ServiceError | null>((resolve) => (settle = resolve));
+  let timer: NodeJS.Timeout | undefined;
+  const result = new Promise<grpc.ServiceError | null>((resolve, reject) => {
+    settle = (err) => {
+      clearTimeout(timer);
+      resolve(err);
+    };
+    // A refusal that never comes must fail the test quickly, not at jest's timeout.
+    timer = setTimeout(() => reject(new Error('the server neither refused nor ended the stream within 10 s')), 10_000);
+  });
+  fixture.cleanups.push(() => clearTimeout(timer));
   const call = client.makeClientStreamRequest<Buffer, Buffer>(
     RAFT_STREAM_PATH,
     (b) => b,

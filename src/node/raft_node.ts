@@ -1,0 +1,282 @@
+// The driver: runs the pure Raft core against real time, a real disk and a real network. It
+// follows the persistence contract on `Ready` (src/raft/types.ts) to the letter: one synced batch
+// holds the log, the hard state, the snapshot and the state machine's writes; only after it is
+// durable are messages sent and the state machine's results made visible. Nothing is stepped
+// between ready() and advance(): inputs that arrive meanwhile wait in a queue, which also batches
+// them (many proposals, one append, one fsync).
+
+import { randomInt } from 'node:crypto';
+import { ProposalRefusedError } from '../raft/errors';
+import { Raft, bootstrapState } from '../raft/raft';
+import { SeededRandom } from '../raft/rng';
+import { Entry, Message, NodeId, RaftStatus, Role } from '../raft/types';
+import { ConfChange } from '../raft/confchange';
+import { Logger } from '../log/logger';
+import { RaftStorage, StateMachineOp } from '../storage/raft_storage';
+
+/** The replicated state machine the driver applies committed entries to. */
+export interface StateMachine {
+  /** Applies committed entries in order; returns the writes that record the result durably. */
+  apply(entries: Entry[]): StateMachineOp[];
+  /** Replaces the whole state with a snapshot image; returns the writes that record it. */
+  restore(data: Uint8Array): StateMachineOp[];
+  /** The current state as a snapshot image. */
+  snapshot(): Uint8Array;
+}
+
+export interface RaftNodeTiming {
+  heartbeatMs: number;
+  electionTimeoutMs: number;
+  snapshotEntries: number;
+  maxAppendEntries: number;
+  maxInflightAppends: number;
+}
+
+/** What the driver needs from the network (RaftTransport provides it). */
+export interface MessageSender {
+  send(messages: Message[]): void;
+}
+
+export class NodeStoppedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NodeStoppedError';
+  }
+}
+
+type Input =
+  | { kind: 'message'; message: Message }
+  | { kind: 'tick' }
+  | { kind: 'unreachable'; peer: NodeId }
+  | { kind: 'call'; run: (raft: Raft) => void };
+
+export class RaftNode {
+  readonly raft: Raft;
+  private readonly inputs: Input[] = [];
+  private running = false;
+  private stopped = false;
+  private fatal: Error | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private readonly roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
+
+  private constructor(
+    readonly id: NodeId,
+    raft: Raft,
+    private readonly storage: RaftStorage,
+    private readonly sender: MessageSender,
+    private readonly machine: StateMachine,
+    private readonly timing: RaftNodeTiming,
+    private readonly logger: Logger,
+  ) {
+    this.raft = raft;
+  }
+
+  /**
+   * Builds the core from what the store holds. A founding member with an empty store bootstraps
+   * (writes the initial membership as entry 1); a joining member starts empty and learns
+   * everything from the leader.
+   */
+  static async create(options: {
+    id: NodeId;
+    founders: NodeId[];
+    join: boolean;
+    storage: RaftStorage;
+    sender: MessageSender;
+    machine: StateMachine;
+    /** The index the state machine's durable records reflect (0 for a fresh store). */
+    machineApplied: number;
+    timing: RaftNodeTiming;
+    logger: Logger;
+  }): Promise<RaftNode> {
+    const { storage, timing } = options;
+    let stored = storage.load();
+    const fresh = stored.hardState.term === 0 && stored.entries.length === 0 && stored.snapshot === null;
+    if (fresh && !options.join) {
+      const boot = bootstrapState(options.founders);
+      await storage.persist({ hardState: boot.hardState, entries: boot.entries, logFirstIndex: 1, logLastIndex: 1 });
+      stored = { ...stored, hardState: boot.hardState, entries: boot.entries };
+      options.logger.info('bootstrapped a new cluster', { voters: options.founders });
+    }
+    const raft = new Raft(
+      {
+        id: options.id,
+        heartbeatTicks: 1,
+        electionTicks: Math.max(2, Math.round(timing.electionTimeoutMs / timing.heartbeatMs)),
+        random: new SeededRandom(randomInt(0, 2 ** 32 - 1)),
+        maxAppendEntries: timing.maxAppendEntries,
+        maxInflightAppends: timing.maxInflightAppends,
+      },
+      { hardState: stored.hardState, snapshot: stored.snapshot, entries: stored.entries, applied: options.machineApplied },
+    );
+    return new RaftNode(options.id, raft, storage, options.sender, options.machine, timing, options.logger);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.enqueue({ kind: 'tick' }), this.timing.heartbeatMs);
+    this.timer.unref?.();
+    this.schedule();
+  }
+
+  /** Stops ticking and processing. Whatever was acknowledged is already on disk. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    for (const w of this.appliedWaiters.splice(0)) w.resolve();
+  }
+
+  receive(message: Message): void {
+    this.enqueue({ kind: 'message', message });
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.enqueue({ kind: 'unreachable', peer });
+  }
+
+  /** Proposes data as leader; resolves with the entry's index and term once it is appended. */
+  propose(data: Uint8Array): Promise<{ index: number; term: number }> {
+    return this.call((raft) => raft.propose(data));
+  }
+
+  proposeConfChange(cc: ConfChange): Promise<{ index: number; term: number }> {
+    return this.call((raft) => raft.proposeConfChange(cc));
+  }
+
+  transferLeadership(to: NodeId): Promise<void> {
+    return this.call((raft) => raft.transferLeadership(to));
+  }
+
+  /** Resolves once this node has applied (and made durable) everything up to `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.raft.log.applied >= index || this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  onRoleChange(listener: (role: Role, leader: NodeId | null) => void): void {
+    this.roleListeners.push(listener);
+  }
+
+  status(): RaftStatus {
+    return this.raft.status();
+  }
+
+  /** The error that stopped this node, if any (a failed write: it must not go on). */
+  failure(): Error | null {
+    return this.fatal;
+  }
+
+  private call<T>(fn: (raft: Raft) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.stopped) {
+        reject(new NodeStoppedError(this.fatal ? `node stopped: ${this.fatal.message}` : 'node is stopping'));
+        return;
+      }
+      this.enqueue({
+        kind: 'call',
+        run: (raft) => {
+          try {
+            resolve(fn(raft));
+          } catch (e) {
+            reject(e);
+          }
+        },
+      });
+    });
+  }
+
+  private enqueue(input: Input): void {
+    if (this.stopped) return;
+    this.inputs.push(input);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    setImmediate(() => {
+      this.loop()
+        .catch((e: unknown) => this.fail(e as Error))
+        .finally(() => {
+          this.running = false;
+          if (this.inputs.length > 0 && !this.stopped) this.schedule();
+        });
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const inputs = this.inputs.splice(0);
+      for (const input of inputs) this.stepInput(input);
+      if (!this.raft.hasReady()) return;
+      const rd = this.raft.ready();
+      // The state machine's writes join the log's batch, so a crash never separates them.
+      const machineOps: StateMachineOp[] = [];
+      if (rd.snapshot) machineOps.push(...this.machine.restore(rd.snapshot.data));
+      if (rd.committedEntries.length > 0) machineOps.push(...this.machine.apply(rd.committedEntries));
+      await this.storage.persist(
+        {
+          hardState: rd.hardState,
+          entries: rd.entries,
+          snapshot: rd.snapshot ?? rd.compaction,
+          logFirstIndex: rd.logFirstIndex,
+          logLastIndex: rd.logLastIndex,
+        },
+        machineOps,
+        { sync: rd.mustSync, clearStateMachine: rd.snapshot !== undefined },
+      );
+      this.sender.send(rd.messages);
+      this.raft.advance();
+      if (rd.softState) {
+        this.logger.info(`role ${rd.softState.role}`, { term: this.raft.term, leader: rd.softState.leader });
+        for (const l of this.roleListeners) l(rd.softState.role, rd.softState.leader);
+      }
+      this.releaseAppliedWaiters();
+      this.maybeCompact();
+    }
+  }
+
+  private stepInput(input: Input): void {
+    switch (input.kind) {
+      case 'message':
+        this.raft.step(input.message);
+        return;
+      case 'tick':
+        this.raft.tick();
+        return;
+      case 'unreachable':
+        this.raft.reportUnreachable(input.peer);
+        return;
+      case 'call':
+        input.run(this.raft);
+        return;
+    }
+  }
+
+  private releaseAppliedWaiters(): void {
+    const applied = this.raft.log.applied;
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      if (this.appliedWaiters[i].index <= applied) this.appliedWaiters.splice(i, 1)[0].resolve();
+    }
+  }
+
+  private maybeCompact(): void {
+    const log = this.raft.log;
+    if (log.applied - log.snapshot.metadata.index >= this.timing.snapshotEntries) {
+      this.raft.compact(log.applied, this.machine.snapshot());
+    }
+  }
+
+  /** A write failed: this node stops deciding anything. Safety over liveness. */
+  private fail(err: Error): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.logger.error('node stopped after an error; the rest of the cluster goes on without it', { error: err.message });
+    for (const w of this.appliedWaiters.splice(0)) w.resolve();
+  }
+}
+
+export { ProposalRefusedError };

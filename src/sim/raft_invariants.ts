@@ -16,8 +16,12 @@ export class RaftInvariantChecker {
   private readonly leaders = new Map<number, NodeId>();
   /** Log matching: for every (index, term) ever written, its content and its predecessor's term. */
   private readonly written = new Map<string, { content: string; prevTerm: number }>();
-  /** State machine safety: what was applied at each index, by anyone. */
-  private readonly appliedAt: { term: number; content: string }[] = [];
+  /**
+   * State machine safety: what was applied at each index, by anyone, and a bound on the term in
+   * which it was committed: the lowest term any node was in when it applied it. (Knowledge of a
+   * commit only flows from the committing leader to nodes in the same or later terms.)
+   */
+  private readonly appliedAt: { term: number; content: string; committedBy: number }[] = [];
   private maxApplied = 0;
 
   constructor(private readonly clock: () => number) {}
@@ -35,10 +39,12 @@ export class RaftInvariantChecker {
       return;
     }
     if (known !== undefined) return;
-    // Leader completeness: every entry committed so far is in the new leader's log.
+    // Leader completeness (paper 5.4): every entry committed in an earlier term is in the new
+    // leader's log. A leader of an older term can still be elected late, on delayed votes, after
+    // a newer term committed entries it lacks; that is allowed (it can commit nothing itself).
     for (let i = 1; i <= this.maxApplied; i++) {
       const committed = this.appliedAt[i];
-      if (!committed) continue;
+      if (!committed || committed.committedBy >= term) continue;
       if (i <= log.snapshotIndex) continue;
       const t = log.term(i);
       if (t !== committed.term) {
@@ -67,12 +73,16 @@ export class RaftInvariantChecker {
     }
   }
 
-  /** A node applies an entry. Checks that every node applies the same entry at each index. */
-  onApplied(id: NodeId, e: Entry): void {
+  /**
+   * A node in term `nodeTerm` applies an entry. Checks that every node applies the same entry at
+   * each index.
+   */
+  onApplied(id: NodeId, e: Entry, nodeTerm: number): void {
     const content = entryContent(e);
     const known = this.appliedAt[e.index];
+    if (known && nodeTerm < known.committedBy) known.committedBy = nodeTerm;
     if (!known) {
-      this.appliedAt[e.index] = { term: e.term, content };
+      this.appliedAt[e.index] = { term: e.term, content, committedBy: nodeTerm };
       if (e.index > this.maxApplied) this.maxApplied = e.index;
     } else if (known.term !== e.term || known.content !== content) {
       this.fail(

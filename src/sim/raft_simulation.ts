@@ -337,7 +337,7 @@ class Simulation {
     // 2. Apply (the state machine's durable image is written in the same batch).
     if (rd.snapshot) node.machine = decodeMachine(rd.snapshot.data);
     for (const e of rd.committedEntries) {
-      this.checker.onApplied(node.id, e);
+      this.checker.onApplied(node.id, e, raft.term);
       node.machine = applyToMachine(node.machine, e);
       if (this.healed && e.type === EntryType.Normal && this.proposedAfterHeal.has(dataKey(e.data))) {
         this.commitAfterHeal ??= this.now;

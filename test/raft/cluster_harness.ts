@@ -137,7 +137,7 @@ export class ClusterHarness {
     if (rd.hardState) d.hardState = { ...rd.hardState };
     if (rd.snapshot) n.appliedData = JSON.parse(Buffer.from(rd.snapshot.data).toString() || '[]') as string[];
     for (const e of rd.committedEntries) {
-      this.checker.onApplied(n.id, e);
+      this.checker.onApplied(n.id, e, n.raft.term);
       if (e.type === EntryType.Normal && e.data.length > 0) n.appliedData.push(Buffer.from(e.data).toString());
       d.applied = e.index;
     }

@@ -5,6 +5,8 @@
 import { CertificateError } from '../certs/certificate_error';
 import { ConfigError } from '../config/node_config';
 import { KeyFileError } from '../keys/key_file_permissions';
+import { StorageError } from '../storage/errors';
+import { TransportConfigError } from '../transport/grpc_server';
 
 /** Exit code for a failure the message explains (commander uses 2 for usage errors, see main.ts). */
 export const EXIT_FAILURE = 1;
@@ -29,7 +31,9 @@ export function expectedErrorMessage(err: unknown): string | null {
     err instanceof CliError ||
     err instanceof ConfigError ||
     err instanceof CertificateError ||
-    err instanceof KeyFileError
+    err instanceof KeyFileError ||
+    err instanceof StorageError ||
+    err instanceof TransportConfigError
   ) {
     // A ConfigError lists one problem per line; keep the promise of a single line on stderr.
     return err.message

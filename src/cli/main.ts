@@ -8,6 +8,8 @@ import { Command, CommanderError } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT_FAILURE, EXIT_USAGE, expectedErrorMessage } from './cli_errors';
+import { registerStartCommand } from './start_command';
+import { registerStatusCommand } from './status_command';
 import { registerTestnetCommand } from './testnet_command';
 
 /**
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
     // below inherit this setting.
     .exitOverride();
   registerTestnetCommand(program);
+  registerStartCommand(program);
+  registerStatusCommand(program);
   return program;
 }
 
@@ -61,6 +65,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 if (require.main === module) {
   // exitCode rather than exit(): let stdout and stderr drain before the process ends.
   void runCli(process.argv).then((code) => {
-    process.exitCode = code;
+    // A command may have set a non-zero exit code itself (status without a majority).
+    if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
   });
 }

@@ -228,6 +228,9 @@ export class RaftNode {
       );
       this.sender.send(rd.messages);
       this.raft.advance();
+      if (rd.snapshot) {
+        this.logger.info('restored a snapshot from the leader', { index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
+      }
       if (rd.softState) {
         this.logger.info(`role ${rd.softState.role}`, { term: this.raft.term, leader: rd.softState.leader });
         for (const l of this.roleListeners) l(rd.softState.role, rd.softState.leader);

@@ -1,0 +1,41 @@
+// `raft-signer start --home DIR`: runs one node in the foreground until SIGTERM or SIGINT. The
+// first signal stops it gracefully (a leader hands over leadership first); a second one exits at
+// once. Whatever the node acknowledged is on disk before it was acknowledged, so even that loses
+// nothing.
+
+import { Command, Option } from 'commander';
+import { LOG_LEVELS, LogLevel } from '../log/logger';
+import { startNodeProcess } from '../node/node_process';
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('run a node in the foreground until SIGTERM or SIGINT')
+    .requiredOption('--home <dir>', "the node's home directory (holds config.yaml)")
+    .addOption(new Option('--log-level <level>', 'log level (default: logLevel in config.yaml)').choices(LOG_LEVELS as string[]))
+    .action(async (opts: { home: string; logLevel?: LogLevel }) => {
+      const running = await startNodeProcess(opts.home, { logLevel: opts.logLevel });
+      await new Promise<void>((resolve, reject) => {
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals): void => {
+          signals++;
+          if (signals > 1) {
+            running.logger.warn(`second ${signal}: exiting now`);
+            process.exit(1);
+          }
+          running.logger.info(`${signal} received: stopping`);
+          running.stop().then(resolve, reject);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+        const watch = setInterval(() => {
+          const failure = running.node.failure();
+          if (failure) {
+            clearInterval(watch);
+            reject(new Error(`the node stopped: ${failure.message}`));
+          }
+        }, 200);
+        watch.unref();
+      });
+    });
+}

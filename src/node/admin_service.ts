@@ -1,0 +1,125 @@
+// The Admin gRPC service on a node's shared server, and the client side used by the CLI. The
+// server already requires a certificate that chains to the cluster CA (mutual TLS); status is
+// read-only, so any such certificate, node or admin client, may read it.
+
+import * as grpc from '@grpc/grpc-js';
+import { RaftStatus, Role } from '../raft/types';
+import { PeerStatus } from '../transport/raft_transport';
+import { loadProtoFile } from '../transport/proto_loader';
+
+/** A node's status as the CLI shows it (numbers already converted from uint64 strings). */
+export interface NodeStatusView {
+  id: string;
+  role: string;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  voters: string[];
+  learners: string[];
+  learner: boolean;
+  progress: { id: string; match: number; next: number; state: string; recentActive: boolean; learner: boolean }[];
+  peers: { id: string; address: string; connected: boolean; lastError: string | null }[];
+}
+
+function adminService(): grpc.ServiceClientConstructor {
+  const tree = loadProtoFile('admin.proto');
+  const pkg = ((tree.raftsigner as grpc.GrpcObject).admin as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  return pkg.Admin as grpc.ServiceClientConstructor;
+}
+
+export function statusView(raft: RaftStatus, peers: PeerStatus[]): NodeStatusView {
+  return {
+    id: raft.id,
+    // The status contract knows leader, follower, candidate and learner; a pre-candidate (pre-vote
+    // round, term not raised) is a candidate to an operator.
+    role: raft.isLearner ? 'learner' : raft.role === Role.PreCandidate ? 'candidate' : raft.role,
+    term: raft.term,
+    leader: raft.leader,
+    commitIndex: raft.commitIndex,
+    appliedIndex: raft.appliedIndex,
+    lastIndex: raft.lastIndex,
+    snapshotIndex: raft.snapshotIndex,
+    voters: raft.confState.voters,
+    learners: raft.confState.learners,
+    learner: raft.isLearner,
+    progress: raft.progress.map((p) => ({ id: p.id, match: p.match, next: p.next, state: p.state, recentActive: p.recentActive, learner: p.isLearner })),
+    peers: peers.map((p) => ({ id: p.id, address: p.address, connected: p.connected, lastError: p.lastError })),
+  };
+}
+
+/** Adds the Admin service to the node's shared server. */
+export function addAdminService(server: grpc.Server, status: () => NodeStatusView): void {
+  server.addService(adminService().service, {
+    Status: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const s = status();
+      callback(null, {
+        id: s.id,
+        role: s.role,
+        term: String(s.term),
+        leader: s.leader ?? '',
+        commitIndex: String(s.commitIndex),
+        appliedIndex: String(s.appliedIndex),
+        lastIndex: String(s.lastIndex),
+        snapshotIndex: String(s.snapshotIndex),
+        voters: s.voters,
+        learners: s.learners,
+        learner: s.learner,
+        progress: s.progress.map((p) => ({ ...p, match: String(p.match), next: String(p.next), recentActive: p.recentActive })),
+        peers: s.peers.map((p) => ({ ...p, lastError: p.lastError ?? '' })),
+      });
+    },
+  });
+}
+
+interface WireStatus {
+  id: string;
+  role: string;
+  term: string;
+  leader: string;
+  commitIndex: string;
+  appliedIndex: string;
+  lastIndex: string;
+  snapshotIndex: string;
+  voters: string[];
+  learners: string[];
+  learner: boolean;
+  progress: { id: string; match: string; next: string; state: string; recentActive: boolean; learner: boolean }[];
+  peers: { id: string; address: string; connected: boolean; lastError: string }[];
+}
+
+/** Asks one node for its status; rejects on any failure (unreachable, refused, deadline). */
+export function fetchNodeStatus(address: string, credentials: grpc.ChannelCredentials, serverName: string, deadlineMs: number): Promise<NodeStatusView> {
+  const Client = adminService();
+  const client = new Client(address, credentials, { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName });
+  return new Promise<NodeStatusView>((resolve, reject) => {
+    (client as unknown as { Status: (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: WireStatus) => void) => void }).Status(
+      {},
+      { deadline: Date.now() + deadlineMs },
+      (err, res) => {
+        client.close();
+        if (err) {
+          reject(err);
+          return;
+        }
+        resolve({
+          id: res.id,
+          role: res.role,
+          term: Number(res.term),
+          leader: res.leader === '' ? null : res.leader,
+          commitIndex: Number(res.commitIndex),
+          appliedIndex: Number(res.appliedIndex),
+          lastIndex: Number(res.lastIndex),
+          snapshotIndex: Number(res.snapshotIndex),
+          voters: res.voters,
+          learners: res.learners,
+          learner: res.learner,
+          progress: res.progress.map((p) => ({ ...p, match: Number(p.match), next: Number(p.next) })),
+          peers: res.peers.map((p) => ({ ...p, lastError: p.lastError === '' ? null : p.lastError })),
+        });
+      },
+    );
+  });
+}

@@ -127,6 +127,17 @@ export class Progress {
     return true;
   }
 
+  /**
+   * The follower no longer holds entries it acknowledged: its disk was wiped or restored from an
+   * older copy. Forget the match (it only ever makes the leader more careful: a commit index
+   * never goes back) and probe again from what the follower says it has.
+   */
+  restartAfterLoss(followerLastIndex: number): void {
+    this.match = 0;
+    this.becomeProbe();
+    this.next = followerLastIndex + 1;
+  }
+
   isPaused(): boolean {
     switch (this.state) {
       case ProgressState.Probe:

@@ -611,6 +611,12 @@ export class Raft {
         pr.recentActive = true;
         if (m.reject) {
           const hint = m.logTerm > 0 ? this.log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint;
+          if (pr.state === ProgressState.Probe && m.index === pr.next - 1 && m.index <= pr.match) {
+            // The answer to the current probe says the follower lacks an entry it acknowledged.
+            pr.restartAfterLoss(hint);
+            this.sendAppend(m.from);
+            return;
+          }
           if (pr.maybeDecrTo(m.index, hint)) {
             if (pr.state === ProgressState.Replicate) pr.becomeProbe();
             this.sendAppend(m.from);
@@ -640,6 +646,8 @@ export class Raft {
       case MessageType.HeartbeatResponse:
         pr.recentActive = true;
         pr.probeSent = false;
+        // A follower's log never shrinks below what it acknowledged, unless it lost its disk.
+        if (m.index < pr.match) pr.restartAfterLoss(m.index);
         if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         return;
@@ -729,7 +737,7 @@ export class Raft {
 
   private handleHeartbeat(m: Message): void {
     if (this.log.commitTo(Math.min(m.commit, this.log.lastIndex()))) this.onCommitAdvanced();
-    this.send({ type: MessageType.HeartbeatResponse, to: m.from });
+    this.send({ type: MessageType.HeartbeatResponse, to: m.from, index: this.log.lastIndex() });
   }
 
   private handleSnapshot(m: Message): void {

@@ -77,7 +77,8 @@ export interface Message {
   /**
    * Append: index of the entry before `entries` (prevLogIndex). Vote/PreVote: the candidate's
    * last index. AppendResponse: the follower's last matching index (accept) or the rejected
-   * prevLogIndex (reject).
+   * prevLogIndex (reject). HeartbeatResponse: the follower's last index (so a leader notices a
+   * follower that lost its disk).
    */
   index: number;
   entries: Entry[];

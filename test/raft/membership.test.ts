@@ -253,3 +253,24 @@ describe('snapshots and compaction', () => {
     expect(b.confState.voters).toEqual(ids3);
   });
 });
+
+describe('a follower that lost its disk', () => {
+  test('is noticed by the leader and brought back by snapshot, even when the cluster is idle', () => {
+    const h = elected();
+    for (let i = 0; i < 4; i++) h.propose('a', `x${i}`);
+    for (const n of h.nodes.values()) {
+      n.raft.compact(n.raft.log.applied, Buffer.from(JSON.stringify(n.appliedData)));
+      h.processReadies();
+    }
+    h.crash('c');
+    // Its data directory is replaced by an empty one: it bootstraps again from scratch.
+    const fresh = new ClusterHarness(ids3).node('c').disk;
+    h.node('c').disk = { ...fresh, entries: fresh.entries.slice() };
+    h.node('c').appliedData = [];
+    h.restart('c');
+    h.tickAll(5);
+    expect(h.node('c').appliedData).toEqual(['x0', 'x1', 'x2', 'x3']);
+    expect(h.raft('c').log.commit).toBe(h.raft('a').log.commit);
+    expect(h.raft('a').status().progress.find((p) => p.id === 'c')?.match).toBe(h.raft('a').log.lastIndex());
+  });
+});

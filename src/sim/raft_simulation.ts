@@ -176,6 +176,7 @@ class Simulation {
       this.handle(ev.value);
       if (this.checker.violations.length > 0) break;
     }
+    if (this.checker.violations.length === 0) this.checkNothingCommittedLost();
     if (this.checker.violations.length === 0 && this.commitAfterHeal === null) {
       this.checker.violations.push(
         `liveness: no proposal committed within ${this.livenessMs}ms after every fault healed (t=${this.healAt}ms)`,
@@ -190,6 +191,31 @@ class Simulation {
       leaderChanges: this.leaderChanges,
       crashes: this.crashes,
     };
+  }
+
+  /**
+   * Durability: every entry ever applied anywhere is still held, with its term, by a majority of
+   * the final membership's durable stores (its log or a snapshot covering it).
+   */
+  private checkNothingCommittedLost(): void {
+    const { voters } = this.members();
+    if (voters.length === 0) return;
+    const quorum = Math.floor(voters.length / 2) + 1;
+    for (let i = 1; i <= this.checker.highestCommitted(); i++) {
+      const term = this.checker.committedTerm(i);
+      if (term === undefined) continue;
+      const holders = voters.filter((id) => {
+        const d = (this.nodes.get(id) as SimNode).disk;
+        if (d.snapshot && d.snapshot.metadata.index >= i) return true;
+        return d.entries.some((e) => e.index === i && e.term === term);
+      });
+      if (holders.length < quorum) {
+        this.checker.violations.push(
+          `durability: committed index ${i} (term ${term}) is held by ${holders.length} of the final voters ${voters.join(',')}, fewer than a majority`,
+        );
+        return;
+      }
+    }
   }
 
   // --- node lifecycle -------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 // them (many proposals, one append, one fsync).
 
 import { randomInt } from 'node:crypto';
-import { ProposalRefusedError } from '../raft/errors';
 import { Raft, bootstrapState } from '../raft/raft';
 import { SeededRandom } from '../raft/rng';
 import { Entry, Message, NodeId, RaftStatus, Role } from '../raft/types';
@@ -281,5 +280,3 @@ export class RaftNode {
     for (const w of this.appliedWaiters.splice(0)) w.resolve();
   }
 }
-
-export { ProposalRefusedError };

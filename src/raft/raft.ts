@@ -796,10 +796,10 @@ export class Raft {
 
   /** Membership changes take effect when committed (see confchange.ts). */
   protected onCommitAdvanced(): void {
-    const next = this.foldConfChanges(this.confState, this.confIndex + 1, this.log.commit);
+    const conf = this.foldConfChanges(this.confState, this.confIndex + 1, this.log.commit);
     this.confIndex = this.log.commit;
-    if (sameConf(next, this.confState)) return;
-    this.confState = next;
+    if (sameConf(conf, this.confState)) return;
+    this.confState = conf;
     if (this.role !== Role.Leader) return;
     if (!this.confState.voters.includes(this.id)) {
       // Removed (or demoted): a leader outside the membership steps down and lets the rest elect.
@@ -808,9 +808,9 @@ export class Raft {
     }
     const old = this.progress;
     this.progress = new Map();
-    const next2 = this.log.lastIndex() + 1;
-    for (const id of this.confState.voters) this.reuseOrAdd(old, id, false, next2);
-    for (const id of this.confState.learners) this.reuseOrAdd(old, id, true, next2);
+    const nextIndex = this.log.lastIndex() + 1;
+    for (const id of this.confState.voters) this.reuseOrAdd(old, id, false, nextIndex);
+    for (const id of this.confState.learners) this.reuseOrAdd(old, id, true, nextIndex);
     if (this.transferee !== null && !this.confState.voters.includes(this.transferee)) this.transferee = null;
     // A smaller quorum may commit more right away; new members need their first append.
     this.maybeCommit();

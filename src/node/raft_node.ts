@@ -147,7 +147,10 @@ export class RaftNode {
     return this.call((raft) => raft.transferLeadership(to));
   }
 
-  /** Resolves once this node has applied (and made durable) everything up to `index`. */
+  /**
+   * Resolves once this node has applied (and made durable) everything up to `index`, or once it
+   * has stopped: a caller must check the applied state itself before relying on it.
+   */
   waitApplied(index: number): Promise<void> {
     if (this.raft.log.applied >= index || this.stopped) return Promise.resolve();
     return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));

@@ -8,8 +8,9 @@
 import { ProposalRefusedError } from '../raft/errors';
 import { Raft, RaftConfig, RaftPersistedState, bootstrapState } from '../raft/raft';
 import { SeededRandom } from '../raft/rng';
-import { Entry, EntryType, HardState, Message, NodeId, Ready, Role, Snapshot } from '../raft/types';
+import { Entry, EntryType, Message, NodeId, Ready, Role } from '../raft/types';
 import { EventQueue } from './event_queue';
+import { MemoryRaftDisk, persistReady } from './memory_raft_disk';
 import { RaftInvariantChecker } from './raft_invariants';
 
 export interface SimulationOptions {
@@ -72,10 +73,7 @@ type SimEvent =
   | { kind: 'heal' }
   | { kind: 'decommission'; node: NodeId };
 
-interface DurableState {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
+interface DurableState extends MemoryRaftDisk {
   machine: MachineState;
 }
 
@@ -352,14 +350,7 @@ class Simulation {
     const raft = node.raft as Raft;
     const d = node.disk;
     // 1. Persist, as one atomic write.
-    const snap = rd.snapshot ?? rd.compaction;
-    if (snap) d.snapshot = snap;
-    if (rd.entries.length > 0) {
-      const from = rd.entries[0].index;
-      d.entries = d.entries.filter((e) => e.index < from).concat(rd.entries);
-    }
-    d.entries = d.entries.filter((e) => e.index >= rd.logFirstIndex && e.index <= rd.logLastIndex);
-    if (rd.hardState) d.hardState = { ...rd.hardState };
+    persistReady(d, rd);
     // 2. Apply (the state machine's durable image is written in the same batch).
     if (rd.snapshot) node.machine = decodeMachine(rd.snapshot.data);
     for (const e of rd.committedEntries) {

@@ -4,13 +4,11 @@
 
 import { Raft, RaftConfig, RaftPersistedState, bootstrapState } from '../../src/raft/raft';
 import { SeededRandom } from '../../src/raft/rng';
-import { Entry, EntryType, HardState, Message, MessageType, NodeId, Ready, Role, Snapshot } from '../../src/raft/types';
+import { EntryType, Message, MessageType, NodeId, Ready, Role } from '../../src/raft/types';
+import { MemoryRaftDisk, persistReady } from '../../src/sim/memory_raft_disk';
 import { RaftInvariantChecker } from '../../src/sim/raft_invariants';
 
-export interface Disk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
+export interface Disk extends MemoryRaftDisk {
   applied: number;
 }
 
@@ -126,15 +124,10 @@ export class ClusterHarness {
 
   private persist(n: HarnessNode, rd: Ready): void {
     const d = n.disk;
-    const snap = rd.snapshot ?? rd.compaction;
-    if (snap) d.snapshot = snap;
     if (rd.entries.length > 0) {
       this.checker.onEntriesWritten(n.id, rd.entries, n.raft.log.term(rd.entries[0].index - 1) ?? 0);
-      const from = rd.entries[0].index;
-      d.entries = d.entries.filter((e) => e.index < from).concat(rd.entries);
     }
-    d.entries = d.entries.filter((e) => e.index >= rd.logFirstIndex && e.index <= rd.logLastIndex);
-    if (rd.hardState) d.hardState = { ...rd.hardState };
+    persistReady(d, rd);
     if (rd.snapshot) n.appliedData = JSON.parse(Buffer.from(rd.snapshot.data).toString() || '[]') as string[];
     for (const e of rd.committedEntries) {
       this.checker.onApplied(n.id, e, n.raft.term);
@@ -202,6 +195,21 @@ export function stateWithLog(voters: NodeId[], terms: number[], term: number, co
   const entries = boot.entries.slice();
   terms.forEach((t, i) => entries.push({ term: t, index: i + 2, type: EntryType.Normal, data: Buffer.from(`e${i + 2}t${t}`) }));
   return { hardState: { term, vote: '', commit }, snapshot: null, entries };
+}
+
+/**
+ * The logs of the paper's figure 8, after step (b): s1 led term 2 and put index 2 on s2 only; s5 led
+ * term 3 and wrote its own index 2. Appends carry one entry each, so old and new entries travel apart.
+ */
+export function figure8Cluster(factory?: (c: RaftConfig, p?: RaftPersistedState) => Raft): ClusterHarness {
+  const five = ['s1', 's2', 's3', 's4', 's5'];
+  const h = new ClusterHarness([], { maxAppendEntries: 1 }, factory);
+  h.add('s1', stateWithLog(five, [2], 3));
+  h.add('s2', stateWithLog(five, [2], 3));
+  h.add('s3', stateWithLog(five, [], 3));
+  h.add('s4', stateWithLog(five, [], 3));
+  h.add('s5', stateWithLog(five, [3], 3));
+  return h;
 }
 
 /**

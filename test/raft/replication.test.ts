@@ -4,7 +4,7 @@
 import { RaftUsageError } from '../../src/raft/errors';
 import { Raft } from '../../src/raft/raft';
 import { MessageType, ProgressState, Role } from '../../src/raft/types';
-import { ClusterHarness, holdUpNewTermEntry, stateWithLog } from './cluster_harness';
+import { ClusterHarness, figure8Cluster, holdUpNewTermEntry, stateWithLog } from './cluster_harness';
 
 const ids3 = ['a', 'b', 'c'];
 
@@ -64,14 +64,7 @@ describe('log replication', () => {
   });
 
   test('figure 8: an entry from an earlier term is not committed by counting replicas', () => {
-    const five = ['s1', 's2', 's3', 's4', 's5'];
-    const h = new ClusterHarness([], { maxAppendEntries: 1 });
-    // s1 led term 2 and put index 2 on s2 only; s5 led term 3 and wrote its own index 2.
-    h.add('s1', stateWithLog(five, [2], 3));
-    h.add('s2', stateWithLog(five, [2], 3));
-    h.add('s3', stateWithLog(five, [], 3));
-    h.add('s4', stateWithLog(five, [], 3));
-    h.add('s5', stateWithLog(five, [3], 3));
+    const h = figure8Cluster();
     holdUpNewTermEntry(h);
     h.campaign('s1');
     expect(h.raft('s1').role).toBe(Role.Leader);

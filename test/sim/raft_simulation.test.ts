@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Raft, RaftConfig, RaftPersistedState } from '../../src/raft/raft';
 import { Message } from '../../src/raft/types';
 import { runSimulation, SimulationOptions } from '../../src/sim/raft_simulation';
-import { ClusterHarness, holdUpNewTermEntry, stateWithLog } from '../raft/cluster_harness';
+import { figure8Cluster, holdUpNewTermEntry } from '../raft/cluster_harness';
 
 function firstViolation(options: Omit<SimulationOptions, 'seed' | 'nodes'>, seeds: number): { seed: number; violation: string } | null {
   for (let seed = 1; seed <= seeds; seed++) {
@@ -81,14 +81,8 @@ describe('deterministic simulation', () => {
   });
 
   test('its checker catches an old-term entry committed by counting replicas (figure 8)', () => {
-    const five = ['s1', 's2', 's3', 's4', 's5'];
     const run = (C: typeof Raft): string[] => {
-      const h = new ClusterHarness([], { maxAppendEntries: 1 }, factory(C));
-      h.add('s1', stateWithLog(five, [2], 3));
-      h.add('s2', stateWithLog(five, [2], 3));
-      h.add('s3', stateWithLog(five, [], 3));
-      h.add('s4', stateWithLog(five, [], 3));
-      h.add('s5', stateWithLog(five, [3], 3));
+      const h = figure8Cluster(factory(C));
       holdUpNewTermEntry(h);
       h.campaign('s1');
       // s1 dies before its own-term entry spreads beyond s2; s2 is cut off, and s5, whose index 2

@@ -4,6 +4,7 @@
 
 import { CertificateError } from '../certs/certificate_error';
 import { ConfigError } from '../config/node_config';
+import { PassphraseError } from '../keys/encrypted_key_file';
 import { KeyFileError } from '../keys/key_file_permissions';
 import { StorageError } from '../storage/errors';
 import { TransportConfigError } from '../transport/grpc_server';
@@ -32,6 +33,7 @@ export function expectedErrorMessage(err: unknown): string | null {
     err instanceof ConfigError ||
     err instanceof CertificateError ||
     err instanceof KeyFileError ||
+    err instanceof PassphraseError ||
     err instanceof StorageError ||
     err instanceof TransportConfigError
   ) {

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT_FAILURE, EXIT_USAGE, expectedErrorMessage } from './cli_errors';
+import { registerKeysCommand } from './keys_command';
 import { registerStartCommand } from './start_command';
 import { registerStatusCommand } from './status_command';
 import { registerTestnetCommand } from './testnet_command';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTestnetCommand(program);
   registerStartCommand(program);
   registerStatusCommand(program);
+  registerKeysCommand(program);
   return program;
 }
 

@@ -17,8 +17,19 @@ export interface ClusterStatusRow {
   error?: string;
 }
 
+/** One chain's watermark, as the most up-to-date reachable node has applied it. */
+export interface ChainStatusRow {
+  chainId: string;
+  /** Hex Ed25519 public key. */
+  pubKey: string;
+  height: string;
+  round: number;
+  step: number;
+}
+
 export interface ClusterStatus {
   leader: string | null;
+  chains: ChainStatusRow[];
   nodes: ClusterStatusRow[];
   /** How many members answered, and how many make a majority. */
   reachable: number;
@@ -62,7 +73,11 @@ export async function queryClusterStatus(home: string, deadlineMs = 2000): Promi
       : { id: a.id, role: 'unreachable', term: null, commitIndex: null, appliedIndex: null, error: a.error },
   );
   const reachable = answers.filter((a) => a.status).length;
-  return { leader, nodes, reachable, majority: Math.floor(config.peers.length / 2) + 1 };
+  // The watermarks from the member that has applied the most (the others may lag behind).
+  let freshest: NodeStatusView | undefined;
+  for (const a of answers) if (a.status && (!freshest || a.status.appliedIndex > freshest.appliedIndex)) freshest = a.status;
+  const chains = (freshest?.chains ?? []).map(({ chainId, pubKey, height, round, step }) => ({ chainId, pubKey, height, round, step }));
+  return { leader, chains, nodes, reachable, majority: Math.floor(config.peers.length / 2) + 1 };
 }
 
 export function formatStatusTable(s: ClusterStatus): string {
@@ -73,6 +88,9 @@ export function formatStatusTable(s: ClusterStatus): string {
   const out = [line(header), ...rows.map(line)];
   out.push('');
   out.push(`leader: ${s.leader ?? 'none'}; ${s.reachable} of ${s.nodes.length} nodes answered (a majority is ${s.majority})`);
+  for (const c of s.chains) {
+    out.push(`chain ${c.chainId} key ${c.pubKey.slice(0, 16)}…: last signed height ${c.height} round ${c.round} step ${c.step}`);
+  }
   for (const n of s.nodes) if (n.error) out.push(`${n.id}: ${n.error}`);
   return out.join('\n') + '\n';
 }
@@ -92,6 +110,7 @@ export function registerStatusCommand(program: Command): void {
             nodes: status.nodes.map(({ id, role, term, commitIndex, appliedIndex }) => ({ id, role, term, commitIndex, appliedIndex })),
             reachable: status.reachable,
             majority: status.majority,
+            chains: status.chains.map((c) => ({ ...c, height: Number(c.height) })),
           }) + '\n',
         );
       } else {

@@ -22,6 +22,60 @@ export interface NodeStatusView {
   learner: boolean;
   progress: { id: string; match: number; next: number; state: string; recentActive: boolean; learner: boolean }[];
   peers: { id: string; address: string; connected: boolean; lastError: string | null }[];
+  /** The slashing watermark per (chain, key) as this node has applied it; pubKey in hex. */
+  chains: ChainWatermark[];
+}
+
+export interface ChainWatermark {
+  chainId: string;
+  pubKey: string;
+  height: string;
+  round: number;
+  step: number;
+}
+
+/** A node's full applied record for one chain (ChainState). */
+export interface ChainStateView {
+  pubKey: Uint8Array;
+  height: bigint;
+  round: number;
+  step: number;
+  signBytes: Uint8Array;
+  signature: Uint8Array;
+  appliedIndex: number;
+}
+
+/** What the Admin service asks of the node beyond its Raft status. */
+export interface AdminBackend {
+  status(): NodeStatusView;
+  /** Commits an import (leader only: throws NotLeaderAdminError elsewhere). */
+  importState(request: ImportStateRequestView): Promise<{ imported: boolean; message: string; index: number }>;
+  chainState(chainId: string): ChainStateView | null;
+}
+
+export interface ImportStateRequestView {
+  chainId: string;
+  pubKey: Uint8Array;
+  height: bigint;
+  round: number;
+  step: number;
+  signBytes: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** An admin command that only the leader can carry out was sent to another node. */
+export class NotLeaderAdminError extends Error {
+  constructor(
+    readonly nodeId: string,
+    readonly leader: string | null,
+  ) {
+    super(
+      leader
+        ? `node ${nodeId} is not the leader; send this to the leader, ${leader}`
+        : `node ${nodeId} is not the leader and knows no leader: the cluster has no quorum right now`,
+    );
+    this.name = 'NotLeaderAdminError';
+  }
 }
 
 function adminService(): grpc.ServiceClientConstructor {
@@ -30,7 +84,7 @@ function adminService(): grpc.ServiceClientConstructor {
   return pkg.Admin as grpc.ServiceClientConstructor;
 }
 
-export function statusView(raft: RaftStatus, peers: PeerStatus[]): NodeStatusView {
+export function statusView(raft: RaftStatus, peers: PeerStatus[], chains: ChainWatermark[] = []): NodeStatusView {
   return {
     id: raft.id,
     // The status contract knows leader, follower, candidate and learner; a pre-candidate (pre-vote
@@ -47,14 +101,46 @@ export function statusView(raft: RaftStatus, peers: PeerStatus[]): NodeStatusVie
     learner: raft.isLearner,
     progress: raft.progress.map((p) => ({ id: p.id, match: p.match, next: p.next, state: p.state, recentActive: p.recentActive, learner: p.isLearner })),
     peers: peers.map((p) => ({ id: p.id, address: p.address, connected: p.connected, lastError: p.lastError })),
+    chains,
   };
 }
 
 /** Adds the Admin service to the node's shared server. */
-export function addAdminService(server: grpc.Server, status: () => NodeStatusView): void {
+export function addAdminService(server: grpc.Server, backend: AdminBackend): void {
   server.addService(adminService().service, {
+    ImportState: (call: grpc.ServerUnaryCall<WireImportState, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const w = call.request;
+      if (!/^\d+$/.test(w.height) || w.round < 0 || w.step > 3 || w.pubKey.length !== 32 || w.chainId === '') {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed import: needs a chain id, a 32-byte key, height >= 0, round >= 0, step 0..3' });
+        return;
+      }
+      backend
+        .importState({ chainId: w.chainId, pubKey: w.pubKey, height: BigInt(w.height), round: w.round, step: w.step, signBytes: w.signBytes, signature: w.signature })
+        .then(
+          (r) => callback(null, { imported: r.imported, message: r.message, index: String(r.index) }),
+          (e: unknown) =>
+            callback({ code: e instanceof NotLeaderAdminError ? grpc.status.FAILED_PRECONDITION : grpc.status.UNAVAILABLE, details: (e as Error).message }),
+        );
+    },
+    ChainState: (call: grpc.ServerUnaryCall<{ chainId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const r = backend.chainState(call.request.chainId);
+      if (!r) {
+        callback(null, { found: false });
+        return;
+      }
+      callback(null, {
+        found: true,
+        pubKey: Buffer.from(r.pubKey),
+        height: r.height.toString(),
+        round: r.round,
+        step: r.step,
+        signBytes: Buffer.from(r.signBytes),
+        signature: Buffer.from(r.signature),
+        appliedIndex: String(r.appliedIndex),
+      });
+    },
     Status: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      const s = status();
+      const s = backend.status();
       callback(null, {
         id: s.id,
         role: s.role,
@@ -69,9 +155,20 @@ export function addAdminService(server: grpc.Server, status: () => NodeStatusVie
         learner: s.learner,
         progress: s.progress.map((p) => ({ ...p, match: String(p.match), next: String(p.next), recentActive: p.recentActive })),
         peers: s.peers.map((p) => ({ ...p, lastError: p.lastError ?? '' })),
+        chains: s.chains.map((c) => ({ ...c, pubKey: Buffer.from(c.pubKey, 'hex') })),
       });
     },
   });
+}
+
+interface WireImportState {
+  chainId: string;
+  pubKey: Buffer;
+  height: string;
+  round: number;
+  step: number;
+  signBytes: Buffer;
+  signature: Buffer;
 }
 
 interface WireStatus {
@@ -88,6 +185,7 @@ interface WireStatus {
   learner: boolean;
   progress: { id: string; match: string; next: string; state: string; recentActive: boolean; learner: boolean }[];
   peers: { id: string; address: string; connected: boolean; lastError: string }[];
+  chains: { chainId: string; pubKey: Buffer; height: string; round: number; step: number }[];
 }
 
 /** Asks one node for its status; rejects on any failure (unreachable, refused, deadline). */
@@ -118,6 +216,7 @@ export function fetchNodeStatus(address: string, credentials: grpc.ChannelCreden
           learner: res.learner,
           progress: res.progress.map((p) => ({ ...p, match: Number(p.match), next: Number(p.next) })),
           peers: res.peers.map((p) => ({ ...p, lastError: p.lastError === '' ? null : p.lastError })),
+          chains: res.chains.map((c) => ({ ...c, pubKey: c.pubKey.toString('hex') })),
         });
       },
     );

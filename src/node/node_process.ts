@@ -6,32 +6,32 @@ import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadNodeConfig, NodeConfig } from '../config/node_config';
 import { createLogger, Logger, LogLevel } from '../log/logger';
-import { Entry, NodeId, ProgressStatus, Role } from '../raft/types';
-import { RaftStorage, StateMachineOp } from '../storage/raft_storage';
-import { bindSharedServer, createSharedServer, serverCredentials, stopSharedServer, TlsPem } from '../transport/grpc_server';
+import { NodeId, ProgressStatus, Role } from '../raft/types';
+import { ProposalRefusedError } from '../raft/errors';
+import { RaftStorage } from '../storage/raft_storage';
+import {
+  bindSharedServer,
+  clusterChannelCredentials,
+  createSharedServer,
+  serverCredentials,
+  stopSharedServer,
+  TlsPem,
+} from '../transport/grpc_server';
 import { RaftTransport } from '../transport/raft_transport';
-import { addAdminService, statusView } from './admin_service';
-import { RaftNode, StateMachine } from './raft_node';
-
-/**
- * Until the signing state machine exists, the replicated log carries only the cluster's own
- * entries (leader no-ops and membership changes), which leave no state-machine records.
- */
-class EmptyStateMachine implements StateMachine {
-  apply(_entries: Entry[]): StateMachineOp[] {
-    return [];
-  }
-  restore(_data: Uint8Array): StateMachineOp[] {
-    return [];
-  }
-  snapshot(): Uint8Array {
-    return new Uint8Array(0);
-  }
-}
+import { loadValidatorKeyFile } from '../keys/encrypted_key_file';
+import { ValidatorKey } from '../keys/validator_key';
+import { KeyRing } from '../signer/key_ring';
+import { SignCoordinator } from '../signer/sign_coordinator';
+import { SignerStateMachine } from '../signer/signer_state_machine';
+import { addSignerService, GrpcLeaderForwarder } from '../signer/signer_service';
+import { AdminBackend, addAdminService, NotLeaderAdminError, statusView } from './admin_service';
+import { RaftNode } from './raft_node';
 
 export interface RunningNode {
   config: NodeConfig;
   node: RaftNode;
+  machine: SignerStateMachine;
+  coordinator: SignCoordinator;
   logger: Logger;
   /** Hands leadership to an up-to-date follower if this node leads, then stops everything. */
   stop(): Promise<void>;
@@ -53,11 +53,33 @@ function readTls(config: NodeConfig): TlsPem {
   return { ca: read('cluster CA certificate', config.tls.ca), cert: read('node certificate', config.tls.cert), key: read('node key', config.tls.key) };
 }
 
+/** Loads every configured chain's key (decrypting where needed); refuses unsafe key files. */
+export async function loadKeyRing(config: NodeConfig): Promise<KeyRing> {
+  const keys: [string, ValidatorKey][] = [];
+  for (const chain of config.chains) {
+    const passphrase = chain.passphraseEnv
+      ? { env: chain.passphraseEnv }
+      : chain.passphraseFile
+        ? { file: chain.passphraseFile }
+        : undefined;
+    keys.push([chain.chainId, await loadValidatorKeyFile(chain.keyFile, { passphrase })]);
+  }
+  return new KeyRing(keys);
+}
+
 export async function startNodeProcess(home: string, options: { logLevel?: LogLevel; json?: boolean } = {}): Promise<RunningNode> {
   const config = loadNodeConfig(home);
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, json: options.json, defaultMeta: { node: config.id } });
   const tls = readTls(config);
+  const keys = await loadKeyRing(config);
   const storage = await RaftStorage.open(config.dataDir, { nodeId: config.id, clusterId: clusterIdOf(tls.ca) });
+  let machine: SignerStateMachine;
+  try {
+    machine = await SignerStateMachine.load(storage.load().stateMachine, keys, logger);
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
   const server = createSharedServer();
   let node: RaftNode | null = null;
   const transport = new RaftTransport({
@@ -75,13 +97,34 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
     join: config.join,
     storage,
     sender: transport,
-    machine: new EmptyStateMachine(),
-    machineApplied: storage.load().hardState.commit,
+    machine,
+    machineApplied: machine.applied,
     timing: config.raft,
     logger,
   });
   node = created;
-  addAdminService(server, () => statusView(created.status(), transport.peerStatus()));
+  const peerAddress = new Map(config.peers.map((p) => [p.id, p.address]));
+  const forwarder = new GrpcLeaderForwarder(
+    (id) => peerAddress.get(id) ?? null,
+    (id) => clusterChannelCredentials(tls, id, 'node'),
+  );
+  const coordinator = new SignCoordinator({
+    node: created,
+    machine,
+    keys,
+    forwarder,
+    deadlineMs: config.signing.deadlineMs,
+    logger,
+  });
+  addSignerService(server, {
+    coordinator,
+    members: () => {
+      const cs = created.status().confState;
+      return [...cs.voters, ...cs.learners];
+    },
+    logger,
+  });
+  addAdminService(server, adminBackend(created, machine, coordinator, transport));
   try {
     await bindSharedServer(server, config.listen, serverCredentials(tls));
   } catch (e) {
@@ -97,6 +140,7 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
     stopping ??= (async () => {
       await handOverLeadership(created, config, logger);
       await created.stop();
+      forwarder.close();
       transport.close();
       await stopSharedServer(server as grpc.Server, 500);
       await storage.close();
@@ -104,7 +148,43 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
     })();
     return stopping;
   };
-  return { config, node: created, logger, stop };
+  return { config, node: created, machine, coordinator, logger, stop };
+}
+
+function adminBackend(node: RaftNode, machine: SignerStateMachine, coordinator: SignCoordinator, transport: RaftTransport): AdminBackend {
+  return {
+    status: () =>
+      statusView(
+        node.status(),
+        transport.peerStatus(),
+        machine.allRecords().map((r) => ({
+          chainId: r.chainId,
+          pubKey: Buffer.from(r.pubKey).toString('hex'),
+          height: r.record.height.toString(),
+          round: r.record.round,
+          step: r.record.step,
+        })),
+      ),
+    importState: async (req) => {
+      try {
+        const out = await coordinator.importState({
+          chainId: req.chainId,
+          pubKey: req.pubKey,
+          record: { height: req.height, round: req.round, step: req.step as 0 | 1 | 2 | 3, signBytes: req.signBytes, signature: req.signature },
+        });
+        return { imported: out.kind === 'imported', message: out.message, index: out.index };
+      } catch (e) {
+        if (e instanceof ProposalRefusedError) throw new NotLeaderAdminError(node.id, node.status().leader);
+        throw e;
+      }
+    },
+    chainState: (chainId) => {
+      const key = coordinator.publicKeyFor(chainId);
+      const rec = key ? machine.recordOf(chainId, key) : null;
+      if (!key || !rec) return null;
+      return { pubKey: key, ...rec.record, appliedIndex: node.raft.log.applied };
+    },
+  };
 }
 
 /**

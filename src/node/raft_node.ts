@@ -17,8 +17,11 @@ import { RaftStorage, StateMachineOp } from '../storage/raft_storage';
 export interface StateMachine {
   /** Applies committed entries in order; returns the writes that record the result durably. */
   apply(entries: Entry[]): StateMachineOp[];
-  /** Replaces the whole state with a snapshot image; returns the writes that record it. */
-  restore(data: Uint8Array): StateMachineOp[];
+  /**
+   * Replaces the whole state with a snapshot image taken at log index `index`; returns the writes
+   * that record it.
+   */
+  restore(data: Uint8Array, index: number): StateMachineOp[];
   /** The current state as a snapshot image. */
   snapshot(): Uint8Array;
 }
@@ -215,7 +218,7 @@ export class RaftNode {
       const rd = this.raft.ready();
       // The state machine's writes join the log's batch, so a crash never separates them.
       const machineOps: StateMachineOp[] = [];
-      if (rd.snapshot) machineOps.push(...this.machine.restore(rd.snapshot.data));
+      if (rd.snapshot) machineOps.push(...this.machine.restore(rd.snapshot.data, rd.snapshot.metadata.index));
       if (rd.committedEntries.length > 0) machineOps.push(...this.machine.apply(rd.committedEntries));
       await this.storage.persist(
         {

@@ -23,7 +23,11 @@ import { SignedMsgType, Timestamp, Vote } from '../privval/messages';
 export interface SlashingRecord {
   height: bigint;
   round: number;
-  step: 1 | 2 | 3;
+  /**
+   * 1 propose, 2 prevote, 3 precommit; 0 only for an imported priv_validator_state.json that says
+   * "nothing signed yet at this height and round" (below every step, as in FilePV).
+   */
+  step: 0 | 1 | 2 | 3;
   signBytes: Uint8Array;
   signature: Uint8Array;
 }
@@ -130,7 +134,7 @@ export function decideFilePv(last: SlashingRecord | null, req: FilePvRequest): F
       reason: 'step-regression',
       message:
         `step regression at height ${req.height} round ${req.round}: got ${stepName(req.step)} (${req.step}), ` +
-        `last signed ${stepName(last.step)} (${last.step})`,
+        `last signed ${stepName(last.step as Step)} (${last.step})`,
     };
   }
   if (last.step < req.step) return { kind: 'sign' };

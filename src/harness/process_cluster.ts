@@ -1,0 +1,173 @@
+// A local cluster of real `raft-signer start` processes made from a fresh `testnet`: what the
+// integration tests, the chaos harness, the benchmark and the demo all drive. It starts, kills,
+// pauses and restarts node processes, asks for the cluster's status, and sends sign requests
+// through any node's Signer service with the testnet's admin client certificate.
+
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { createTestnet, TestnetSummary } from '../cli/testnet_command';
+import { ClusterStatus, queryClusterStatus } from '../cli/status_command';
+import { loadPlainValidatorKeyFile, ValidatorKey } from '../keys/validator_key';
+import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
+import { signThroughNode } from '../signer/signer_service';
+import { SignOutcome, SignRequest } from '../signer/sign_types';
+
+/** The built CLI; both src/harness and dist/harness sit two levels below the repository root. */
+export const CLI_ENTRY = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+export interface ProcessClusterOptions {
+  nodes: number;
+  chainId?: string;
+  /** Parent directory for the cluster's files (a fresh temporary directory by default). */
+  root?: string;
+  /** Privval address template ({i} = node index); default unix sockets in the root. */
+  validatorAddrTemplate?: string;
+  /** Edits each node's config.yaml (parsed) before the first start. */
+  configure?: (config: Record<string, unknown>, id: string) => void;
+  /** Extra environment for the node processes. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class ProcessCluster {
+  private readonly procs = new Map<string, ChildProcess>();
+  private readonly logFiles = new Map<string, string>();
+  private readonly adminTls: TlsPem;
+
+  private constructor(
+    readonly root: string,
+    readonly testnet: TestnetSummary,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {
+    this.adminTls = {
+      ca: fs.readFileSync(testnet.adminCaFile, 'utf8'),
+      cert: fs.readFileSync(testnet.adminCertFile, 'utf8'),
+      key: fs.readFileSync(testnet.adminKeyFile, 'utf8'),
+    };
+  }
+
+  static async create(options: ProcessClusterOptions): Promise<ProcessCluster> {
+    if (!fs.existsSync(CLI_ENTRY)) throw new Error(`${CLI_ENTRY} is missing: run \`npm run build\` first`);
+    const root = options.root ?? fs.mkdtempSync(path.join(os.tmpdir(), 'raft-signer-cluster-'));
+    const testnet = await createTestnet({
+      nodes: options.nodes,
+      outDir: path.join(root, 'net'),
+      chainId: options.chainId ?? 'test-chain',
+      validatorAddrTemplate: options.validatorAddrTemplate ?? `unix://${root}/val{i}.sock`,
+      warn: () => undefined,
+    });
+    if (options.configure) {
+      for (const n of testnet.nodes) {
+        const cfg = YAML.parse(fs.readFileSync(n.configFile, 'utf8')) as Record<string, unknown>;
+        options.configure(cfg, n.id);
+        fs.writeFileSync(n.configFile, YAML.stringify(cfg));
+      }
+    }
+    return new ProcessCluster(root, testnet, { ...process.env, ...options.env });
+  }
+
+  get ids(): string[] {
+    return this.testnet.nodes.map((n) => n.id);
+  }
+
+  home(id: string): string {
+    const n = this.testnet.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id} in this cluster`);
+    return n.home;
+  }
+
+  /** The validator key the testnet generated (every node signs with it). */
+  validatorKey(): ValidatorKey {
+    return loadPlainValidatorKeyFile(this.testnet.validatorKeyFile);
+  }
+
+  /** Starts (or restarts) a node's process; its output is appended to its log file. */
+  start(id: string): ChildProcess {
+    if (this.isRunning(id)) throw new Error(`${id} is already running`);
+    const logFile = path.join(this.root, `${id}.log`);
+    this.logFiles.set(id, logFile);
+    const fd = fs.openSync(logFile, 'a');
+    const child = spawn(process.execPath, [CLI_ENTRY, 'start', '--home', this.home(id)], { stdio: ['ignore', fd, fd], env: this.env });
+    fs.closeSync(fd);
+    this.procs.set(id, child);
+    return child;
+  }
+
+  startAll(): void {
+    for (const id of this.ids) if (!this.isRunning(id)) this.start(id);
+  }
+
+  isRunning(id: string): boolean {
+    const child = this.procs.get(id);
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** Sends a signal and, unless it only pauses or resumes, waits for the process to exit. */
+  async signal(id: string, signal: NodeJS.Signals): Promise<number | null> {
+    const child = this.procs.get(id);
+    if (!child || !this.isRunning(id)) return child?.exitCode ?? null;
+    child.kill(signal);
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') return null;
+    return exited(child);
+  }
+
+  kill(id: string): Promise<number | null> {
+    return this.signal(id, 'SIGKILL');
+  }
+
+  /** Graceful stop (SIGTERM): a leader hands over first. */
+  stop(id: string): Promise<number | null> {
+    return this.signal(id, 'SIGTERM');
+  }
+
+  log(id: string): string {
+    const file = this.logFiles.get(id);
+    return file && fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  }
+
+  status(via: string = this.ids[0], deadlineMs = 1500): Promise<ClusterStatus> {
+    return queryClusterStatus(this.home(via), deadlineMs);
+  }
+
+  /** Waits until every node in `live` answers and agrees on one leader in one term. */
+  async waitForLeader(live: string[] = this.ids.filter((id) => this.isRunning(id)), timeoutMs = 20_000): Promise<string> {
+    return waitFor(`a leader that ${live.join(', ')} all follow`, timeoutMs, async () => {
+      const s = await this.status(live[0]);
+      if (!s.leader) return undefined;
+      const term = s.nodes.find((n) => n.id === s.leader)?.term;
+      const agreed = live.every((id) => s.nodes.find((n) => n.id === id)?.term === term);
+      return agreed ? s.leader : undefined;
+    });
+  }
+
+  /** Sends a sign request to node `via`'s Signer service (the whole sign path, released there). */
+  sign(via: string, request: SignRequest, timeoutMs = 4000): Promise<SignOutcome> {
+    const n = this.testnet.nodes.find((x) => x.id === via);
+    if (!n) throw new Error(`no node ${via}`);
+    return signThroughNode(n.address, clusterChannelCredentials(this.adminTls, via, 'client'), via, request, timeoutMs);
+  }
+
+  /** Kills every process and removes the cluster's files. */
+  async destroy(options: { keepFiles?: boolean } = {}): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.kill(id)));
+    for (const [id, child] of this.procs) if (this.isRunning(id)) await exited(child);
+    if (!options.keepFiles) fs.rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

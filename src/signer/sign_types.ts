@@ -1,0 +1,55 @@
+// The sign path's vocabulary, shared by the privval connections (which turn a validator node's
+// SignVoteRequest / SignProposalRequest into a SignRequest), the gRPC Signer service (forwarding
+// and tools) and the replicated state machine.
+
+import { Timestamp } from '../privval/messages';
+import { FilePvRefusalReason } from './filepv_rules';
+
+/** One vote or proposal to sign for one chain and key, as canonical sign bytes plus its HRS. */
+export interface SignRequest {
+  chainId: string;
+  /** The validator's Ed25519 public key (32 bytes): records are kept per (chain id, key). */
+  pubKey: Uint8Array;
+  height: bigint;
+  round: number;
+  /** FilePV step: proposal 1, prevote 2, precommit 3. */
+  step: 1 | 2 | 3;
+  /** The canonical sign bytes (privval/sign_bytes.ts); their HRS must agree with the fields above. */
+  signBytes: Uint8Array;
+}
+
+/** Why no signature was released. */
+export type SignRefusalReason =
+  | FilePvRefusalReason
+  /** No chain with this id is configured on this node. */
+  | 'unknown-chain'
+  /** The chain is configured with another key than the one asked for. */
+  | 'wrong-key'
+  /** No leader is known, the leader could not be reached, or leadership changed mid-request. */
+  | 'no-leader'
+  /** The request could not be committed and applied before its deadline (no quorum, or too slow). */
+  | 'deadline'
+  /** This node is stopping or has stopped after an error. */
+  | 'node-stopped'
+  /** This node's own record disagrees with the leader's answer: nothing is released. */
+  | 'disagreement';
+
+export type SignOutcome =
+  /** Signed now, or the identical request was signed before: the signature of `signBytes`. */
+  | { kind: 'signed'; signature: Uint8Array }
+  /**
+   * The same vote or proposal was signed before with another timestamp (FilePV): the response
+   * must carry the stored signature AND the stored timestamp instead of the requested one.
+   */
+  | { kind: 'signed-with-stored-timestamp'; signature: Uint8Array; timestamp: Timestamp }
+  | { kind: 'refused'; reason: SignRefusalReason; message: string };
+
+/** What a privval connection needs from its node: the keys it serves and the sign path. */
+export interface SignPath {
+  /** The public key configured for a chain, or null when the chain is not served here. */
+  publicKeyFor(chainId: string): Uint8Array | null;
+  /** Signs arbitrary bytes with the chain's key: only for vote extensions, which FilePV re-signs freely. */
+  signExtension(chainId: string, extensionSignBytes: Uint8Array): Uint8Array;
+  /** The slashing-protected sign path; never rejects, every failure is a 'refused' outcome. */
+  sign(request: SignRequest): Promise<SignOutcome>;
+}

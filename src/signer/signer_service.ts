@@ -1,0 +1,269 @@
+// The Signer gRPC service (proto/signer.proto) on a node's shared server, and its clients: the
+// forwarder a follower uses to reach the leader, and a one-shot Sign call for tools and tests.
+// The server already requires a certificate of the cluster CA (mutual TLS). Decide additionally
+// requires a node certificate of a current member: only nodes forward.
+
+import * as grpc from '@grpc/grpc-js';
+import { Logger } from '../log/logger';
+import { NodeId } from '../raft/types';
+import { loadProtoFile } from '../transport/proto_loader';
+import { requireClusterMember } from '../transport/peer_identity';
+import { LeaderAnswer, LeaderForwarder, SignCoordinator } from './sign_coordinator';
+import { SignOutcome, SignRefusalReason, SignRequest } from './sign_types';
+
+const REFUSAL_REASONS: ReadonlySet<string> = new Set<SignRefusalReason>([
+  'height-regression',
+  'round-regression',
+  'step-regression',
+  'conflicting-data',
+  'invalid-request',
+  'unknown-chain',
+  'wrong-key',
+  'no-leader',
+  'deadline',
+  'node-stopped',
+  'disagreement',
+]);
+
+const Outcome = { Signed: 1, SignedWithStoredTimestamp: 2, Refused: 3 } as const;
+const DecideKind = { Decided: 1, Refused: 2, NotLeader: 3 } as const;
+
+/** Longest a forwarded or tool request may ask to wait: the validator node gives up at 5 s. */
+const MAX_TIMEOUT_MS = 5000;
+
+interface WireSignRequest {
+  chainId: string;
+  pubKey: Buffer;
+  height: string;
+  round: number;
+  step: number;
+  signBytes: Buffer;
+  timeoutMs: number;
+}
+
+interface WireSignResponse {
+  outcome: number;
+  signature: Buffer;
+  storedTimestampSeconds: string;
+  storedTimestampNanos: number;
+  refusalReason: string;
+  message: string;
+}
+
+interface WireDecideResponse {
+  kind: number;
+  index: string;
+  term: string;
+  position: number;
+  refusalReason: string;
+  message: string;
+  leaderHint: string;
+}
+
+function signerService(): grpc.ServiceClientConstructor {
+  const tree = loadProtoFile('signer.proto');
+  const pkg = ((tree.raftsigner as grpc.GrpcObject).signer as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  return pkg.Signer as grpc.ServiceClientConstructor;
+}
+
+function toWireRequest(r: SignRequest, timeoutMs: number): WireSignRequest {
+  return {
+    chainId: r.chainId,
+    pubKey: Buffer.from(r.pubKey),
+    height: r.height.toString(),
+    round: r.round,
+    step: r.step,
+    signBytes: Buffer.from(r.signBytes),
+    timeoutMs: Math.max(0, Math.min(MAX_TIMEOUT_MS, Math.round(timeoutMs))),
+  };
+}
+
+/** A request off the wire, checked: malformed input is refused here, never passed on. */
+function fromWireRequest(w: WireSignRequest): SignRequest | string {
+  if (!/^-?\d+$/.test(w.height)) return `height ${JSON.stringify(w.height)} is not an integer`;
+  const height = BigInt(w.height);
+  if (height <= 0n) return `height must be positive, got ${height}`;
+  if (w.round < 0) return `round must not be negative, got ${w.round}`;
+  if (w.step !== 1 && w.step !== 2 && w.step !== 3) return `step must be 1, 2 or 3, got ${w.step}`;
+  if (w.pubKey.length !== 32) return `pub_key must be 32 bytes, got ${w.pubKey.length}`;
+  if (w.chainId === '') return 'chain_id is empty';
+  return { chainId: w.chainId, pubKey: w.pubKey, height, round: w.round, step: w.step, signBytes: w.signBytes };
+}
+
+function reasonOf(wire: string): SignRefusalReason {
+  // An unknown reason (from a newer peer) is still a refusal; report it as a disagreement.
+  return REFUSAL_REASONS.has(wire) ? (wire as SignRefusalReason) : 'disagreement';
+}
+
+function toWireOutcome(o: SignOutcome): WireSignResponse {
+  const base = { signature: Buffer.alloc(0), storedTimestampSeconds: '0', storedTimestampNanos: 0, refusalReason: '', message: '' };
+  switch (o.kind) {
+    case 'signed':
+      return { ...base, outcome: Outcome.Signed, signature: Buffer.from(o.signature) };
+    case 'signed-with-stored-timestamp':
+      return {
+        ...base,
+        outcome: Outcome.SignedWithStoredTimestamp,
+        signature: Buffer.from(o.signature),
+        storedTimestampSeconds: o.timestamp.seconds.toString(),
+        storedTimestampNanos: o.timestamp.nanos,
+      };
+    case 'refused':
+      return { ...base, outcome: Outcome.Refused, refusalReason: o.reason, message: o.message };
+  }
+}
+
+function fromWireOutcome(w: WireSignResponse): SignOutcome {
+  switch (w.outcome) {
+    case Outcome.Signed:
+      return { kind: 'signed', signature: w.signature };
+    case Outcome.SignedWithStoredTimestamp:
+      return {
+        kind: 'signed-with-stored-timestamp',
+        signature: w.signature,
+        timestamp: { seconds: BigInt(w.storedTimestampSeconds), nanos: w.storedTimestampNanos },
+      };
+    default:
+      return { kind: 'refused', reason: reasonOf(w.refusalReason), message: w.message };
+  }
+}
+
+function toWireDecide(a: LeaderAnswer): WireDecideResponse {
+  const base = { index: '0', term: '0', position: 0, refusalReason: '', message: '', leaderHint: '' };
+  switch (a.kind) {
+    case 'decided':
+      return { ...base, kind: DecideKind.Decided, index: String(a.index), term: String(a.term), position: a.position };
+    case 'refused':
+      return { ...base, kind: DecideKind.Refused, refusalReason: a.reason, message: a.message };
+    case 'not-leader':
+      return { ...base, kind: DecideKind.NotLeader, leaderHint: a.leaderHint ?? '' };
+  }
+}
+
+function fromWireDecide(w: WireDecideResponse): LeaderAnswer {
+  switch (w.kind) {
+    case DecideKind.Decided: {
+      const index = Number(w.index);
+      const term = Number(w.term);
+      if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term) || w.position < -1) {
+        throw new Error(`the leader answered an impossible position (index ${w.index}, term ${w.term}, position ${w.position})`);
+      }
+      return { kind: 'decided', index, term, position: w.position };
+    }
+    case DecideKind.Refused:
+      return { kind: 'refused', reason: reasonOf(w.refusalReason), message: w.message };
+    default:
+      return { kind: 'not-leader', leaderHint: w.leaderHint === '' ? null : w.leaderHint };
+  }
+}
+
+export interface SignerServiceOptions {
+  coordinator: SignCoordinator;
+  /** The current members (voters and learners): only they may call Decide. */
+  members: () => readonly NodeId[];
+  logger: Logger;
+}
+
+/** Adds the Signer service to the node's shared server. */
+export function addSignerService(server: grpc.Server, options: SignerServiceOptions): void {
+  const { coordinator, logger } = options;
+  server.addService(signerService().service, {
+    Sign: (call: grpc.ServerUnaryCall<WireSignRequest, WireSignResponse>, callback: grpc.sendUnaryData<WireSignResponse>) => {
+      const request = fromWireRequest(call.request);
+      if (typeof request === 'string') {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: request });
+        return;
+      }
+      coordinator.sign(request, call.request.timeoutMs || MAX_TIMEOUT_MS).then(
+        (o) => callback(null, toWireOutcome(o)),
+        (e: unknown) => callback({ code: grpc.status.INTERNAL, details: (e as Error).message }),
+      );
+    },
+    Decide: (call: grpc.ServerUnaryCall<WireSignRequest, WireDecideResponse>, callback: grpc.sendUnaryData<WireDecideResponse>) => {
+      const member = requireClusterMember(call, options.members());
+      if (!member.ok) {
+        logger.warn('refused a forwarded sign request', { reason: member.message });
+        callback({ code: member.code, details: member.message });
+        return;
+      }
+      const request = fromWireRequest(call.request);
+      if (typeof request === 'string') {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: request });
+        return;
+      }
+      coordinator.decideAsLeader(request, call.request.timeoutMs || MAX_TIMEOUT_MS).then(
+        (a) => callback(null, toWireDecide(a)),
+        (e: unknown) => callback({ code: grpc.status.INTERNAL, details: (e as Error).message }),
+      );
+    },
+  });
+}
+
+type UnaryMethod<Res> = (req: WireSignRequest, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void;
+
+function unary<Res>(client: grpc.Client, method: 'Sign' | 'Decide', req: WireSignRequest, deadlineMs: number): Promise<Res> {
+  const fn = (client as unknown as Record<string, UnaryMethod<Res>>)[method].bind(client);
+  return new Promise<Res>((resolve, reject) => {
+    fn(req, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/**
+ * A follower's way to the leader: one long-lived channel per peer (a unary call on an open HTTP/2
+ * connection costs well under a millisecond; a new connection costs a TLS handshake).
+ */
+export class GrpcLeaderForwarder implements LeaderForwarder {
+  private readonly clients = new Map<NodeId, grpc.Client>();
+
+  constructor(
+    private readonly addressOf: (id: NodeId) => string | null,
+    private readonly credentialsFor: (id: NodeId) => grpc.ChannelCredentials,
+  ) {}
+
+  async forward(leader: NodeId, request: SignRequest, timeoutMs: number): Promise<LeaderAnswer> {
+    const client = this.clientFor(leader);
+    // The leader gets slightly less time than we wait, so its answer arrives before our deadline.
+    const wire = toWireRequest(request, Math.max(1, timeoutMs - 20));
+    return fromWireDecide(await unary<WireDecideResponse>(client, 'Decide', wire, timeoutMs));
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  private clientFor(id: NodeId): grpc.Client {
+    let client = this.clients.get(id);
+    if (!client) {
+      const address = this.addressOf(id);
+      if (address === null) throw new Error(`no address known for node ${id}`);
+      const Client = signerService();
+      client = new Client(address, this.credentialsFor(id), {
+        'grpc.ssl_target_name_override': id,
+        'grpc.default_authority': id,
+        'grpc.enable_retries': 0,
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_permit_without_calls': 1,
+      });
+      this.clients.set(id, client);
+    }
+    return client;
+  }
+}
+
+/** One Sign call to a node (tools, tests): the whole sign path, released by the node called. */
+export async function signThroughNode(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  serverName: string,
+  request: SignRequest,
+  timeoutMs = 4000,
+): Promise<SignOutcome> {
+  const Client = signerService();
+  const client = new Client(address, credentials, { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName });
+  try {
+    return fromWireOutcome(await unary<WireSignResponse>(client, 'Sign', toWireRequest(request, timeoutMs - 100), timeoutMs));
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,243 @@
+// The replicated state machine of the signer: one slashing-protection record per (chain id,
+// public key), changed only by applying committed log entries, in log order, with CometBFT's
+// FilePV rules (filepv_rules.ts). Every node applies the same entries to the same records and so
+// reaches the same decision for every request: that is what lets a later leader refuse anything
+// that conflicts with what an earlier leader released (DESIGN.md, "the one rule").
+//
+// The driver (node/raft_node.ts) writes the ops returned by apply/restore in the same fsynced
+// batch as the log, and only then resolves waitApplied: so a decision read after waitApplied(i)
+// is durable on this node. In-memory records may run ahead of the disk between apply and that
+// write; a caller releasing a signature on a record must first wait until the record's index is
+// applied (see recordOf and SignCoordinator).
+
+import { Entry, EntryType } from '../raft/types';
+import { StateMachine } from '../node/raft_node';
+import { StateMachineOp, StateMachineReader } from '../storage/raft_storage';
+import { encodeUvarint, ProtoReader } from '../privval/protobuf';
+import { Logger } from '../log/logger';
+import { decideFilePv, FilePvDecision, SlashingRecord } from './filepv_rules';
+import { KeyRing } from './key_ring';
+import {
+  decodeSignerCommand,
+  decodeSignerSnapshot,
+  decodeStoredRecord,
+  encodeSignerSnapshot,
+  encodeStoredRecord,
+  ImportStateCommand,
+  StoredRecord,
+} from './signer_codec';
+import { SignOutcome, SignRequest } from './sign_types';
+
+/** What applying one imported state did. */
+export type ImportOutcome = { kind: 'imported'; message: string } | { kind: 'ignored'; message: string };
+
+/** The decisions made when one log entry was applied, in the order of its requests. */
+export interface EntryDecision {
+  term: number;
+  /** A sign entry's requests, each with its outcome, in entry order (empty for other entries). */
+  signs: { request: SignRequest; outcome: SignOutcome }[];
+  /** An import entry's outcomes, in entry order (empty for other entries). */
+  imports: ImportOutcome[];
+}
+
+/** How many recent entries' decisions are kept for releasing nodes to read. */
+const DECISIONS_KEPT = 65536;
+
+// Keys in the store's state-machine keyspace.
+const APPLIED_KEY = Uint8Array.of(0x00);
+const RECORD_PREFIX = 0x01;
+
+function recordStoreKey(chainId: string, pubKey: Uint8Array): Uint8Array {
+  const id = Buffer.from(chainId, 'utf8');
+  return Buffer.concat([Uint8Array.of(RECORD_PREFIX), encodeUvarint(id.length), id, pubKey]);
+}
+
+function recordMapKey(chainId: string, pubKey: Uint8Array): string {
+  // The hex key is fixed-width, so "key:chain" cannot be ambiguous whatever the chain id holds.
+  return `${Buffer.from(pubKey).toString('hex')}:${chainId}`;
+}
+
+function compareRecords(a: StoredRecord, b: StoredRecord): number {
+  const ka = recordMapKey(a.chainId, a.pubKey);
+  const kb = recordMapKey(b.chainId, b.pubKey);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Whether an imported record lies strictly above the current one in (height, round, step). */
+function isAbove(a: SlashingRecord, b: SlashingRecord): boolean {
+  if (a.height !== b.height) return a.height > b.height;
+  if (a.round !== b.round) return a.round > b.round;
+  return a.step > b.step;
+}
+
+function hrsText(r: SlashingRecord): string {
+  return `${r.height}/${r.round}/${r.step}`;
+}
+
+export class SignerStateMachine implements StateMachine {
+  private readonly records = new Map<string, StoredRecord>();
+  private readonly decisions = new Map<number, EntryDecision>();
+  private appliedIndex = 0;
+
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Loads the records and applied index the store holds (written by earlier apply/restore calls). */
+  static async load(reader: StateMachineReader, keys: KeyRing, logger: Logger): Promise<SignerStateMachine> {
+    const machine = new SignerStateMachine(keys, logger);
+    const applied = await reader.get(APPLIED_KEY);
+    if (applied) machine.appliedIndex = Number(new ProtoReader(applied, 'applied index').uint64());
+    for await (const { value } of reader.iterate(Uint8Array.of(RECORD_PREFIX))) {
+      const rec = decodeStoredRecord(value);
+      machine.records.set(recordMapKey(rec.chainId, rec.pubKey), rec);
+    }
+    return machine;
+  }
+
+  /** The last log index whose effects the records include. */
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  apply(entries: Entry[]): StateMachineOp[] {
+    const dirty = new Map<string, StoredRecord>();
+    for (const entry of entries) {
+      this.appliedIndex = entry.index;
+      if (entry.type !== EntryType.Normal || entry.data.length === 0) continue;
+      // A command this version cannot decode throws: the driver then stops this node, because
+      // applying the log differently from its peers could sign what they refuse.
+      const command = decodeSignerCommand(entry.data);
+      this.decisions.set(entry.index, {
+        term: entry.term,
+        signs: command.kind === 'sign' ? command.requests.map((request) => ({ request, outcome: this.applySign(request, entry.index, dirty) })) : [],
+        imports: command.kind === 'import-state' ? command.imports.map((i) => this.applyImport(i, entry.index, dirty)) : [],
+      });
+    }
+    this.trimDecisions();
+    const ops: StateMachineOp[] = [...dirty.values()].map((r) => ({
+      type: 'put',
+      key: recordStoreKey(r.chainId, r.pubKey),
+      value: encodeStoredRecord(r),
+    }));
+    ops.push({ type: 'put', key: APPLIED_KEY, value: encodeUvarint(this.appliedIndex) });
+    return ops;
+  }
+
+  restore(data: Uint8Array, index: number): StateMachineOp[] {
+    const records = decodeSignerSnapshot(data);
+    this.records.clear();
+    this.decisions.clear();
+    this.appliedIndex = index;
+    const ops: StateMachineOp[] = [];
+    for (const r of records) {
+      // Durable (and so releasable) once this restore's batch is written, i.e. at `index`.
+      const rec: StoredRecord = { ...r, index };
+      this.records.set(recordMapKey(r.chainId, r.pubKey), rec);
+      ops.push({ type: 'put', key: recordStoreKey(r.chainId, r.pubKey), value: encodeStoredRecord(rec) });
+    }
+    ops.push({ type: 'put', key: APPLIED_KEY, value: encodeUvarint(index) });
+    return ops;
+  }
+
+  snapshot(): Uint8Array {
+    return encodeSignerSnapshot([...this.records.values()].sort(compareRecords));
+  }
+
+  /**
+   * The record for (chain, key) as applied in memory, with its signature filled in when this node
+   * has the key (see withSignature). It may be ahead of the disk: release only after waiting for
+   * `index` to be applied.
+   */
+  recordOf(chainId: string, pubKey: Uint8Array): StoredRecord | null {
+    const rec = this.records.get(recordMapKey(chainId, pubKey));
+    return rec ? { ...rec, record: this.withSignature(rec) } : null;
+  }
+
+  allRecords(): StoredRecord[] {
+    return [...this.records.values()].sort(compareRecords);
+  }
+
+  /** The decisions made when entry `index` was applied, if it is recent enough to be kept. */
+  decisionAt(index: number): EntryDecision | undefined {
+    return this.decisions.get(index);
+  }
+
+  /** The FilePV outcome of a request against the current record, without changing anything. */
+  evaluate(request: SignRequest): { outcome: SignOutcome | null; recordIndex: number } {
+    const rec = this.records.get(recordMapKey(request.chainId, request.pubKey)) ?? null;
+    const decision = decideFilePv(rec ? this.withSignature(rec) : null, request);
+    return { outcome: decision.kind === 'sign' ? null : this.outcomeOf(decision), recordIndex: rec?.index ?? 0 };
+  }
+
+  private applySign(request: SignRequest, index: number, dirty: Map<string, StoredRecord>): SignOutcome {
+    const mapKey = recordMapKey(request.chainId, request.pubKey);
+    const rec = this.records.get(mapKey) ?? null;
+    const decision = decideFilePv(rec ? this.withSignature(rec) : null, request);
+    if (decision.kind !== 'sign') return this.outcomeOf(decision);
+    const key = this.keys.keyMatching(request.chainId, request.pubKey);
+    // Ed25519 is deterministic, so every node holding the key stores the same signature. A node
+    // without the key (misconfigured) keeps the same record with no signature; it can release
+    // nothing for that chain, and withSignature fills the gap if the key appears later.
+    const signature = key ? key.sign(request.signBytes) : new Uint8Array(0);
+    if (!key) {
+      this.logger.error('applied a signature for a chain whose key this node does not have; it cannot sign for that chain', {
+        chainId: request.chainId,
+      });
+    }
+    const next: StoredRecord = {
+      chainId: request.chainId,
+      pubKey: request.pubKey,
+      record: { height: request.height, round: request.round, step: request.step, signBytes: request.signBytes, signature },
+      index,
+    };
+    this.records.set(mapKey, next);
+    dirty.set(mapKey, next);
+    return { kind: 'signed', signature };
+  }
+
+  private applyImport(imp: ImportStateCommand, index: number, dirty: Map<string, StoredRecord>): ImportOutcome {
+    const mapKey = recordMapKey(imp.chainId, imp.pubKey);
+    const rec = this.records.get(mapKey);
+    if (rec && !isAbove(imp.record, rec.record)) {
+      return {
+        kind: 'ignored',
+        message: `imported state ${hrsText(imp.record)} is not above the current record ${hrsText(rec.record)}: the watermark only rises`,
+      };
+    }
+    const next: StoredRecord = { chainId: imp.chainId, pubKey: imp.pubKey, record: imp.record, index };
+    this.records.set(mapKey, next);
+    dirty.set(mapKey, next);
+    return { kind: 'imported', message: `watermark raised to ${hrsText(imp.record)}` };
+  }
+
+  private outcomeOf(decision: Exclude<FilePvDecision, { kind: 'sign' }>): SignOutcome {
+    switch (decision.kind) {
+      case 'same':
+        return { kind: 'signed', signature: decision.signature };
+      case 'same-but-timestamp':
+        return { kind: 'signed-with-stored-timestamp', signature: decision.signature, timestamp: decision.timestamp };
+      case 'refuse':
+        return { kind: 'refused', reason: decision.reason, message: decision.message };
+    }
+  }
+
+  /** A record whose signature is missing (written by a node without the key) gets it recomputed, if this node has the key. */
+  private withSignature(rec: StoredRecord): SlashingRecord {
+    const r = rec.record;
+    if (r.signature.length > 0 || r.signBytes.length === 0) return r;
+    const key = this.keys.keyMatching(rec.chainId, rec.pubKey);
+    return key ? { ...r, signature: key.sign(r.signBytes) } : r;
+  }
+
+  private trimDecisions(): void {
+    const excess = this.decisions.size - DECISIONS_KEPT;
+    if (excess <= 0) return;
+    let n = 0;
+    for (const index of this.decisions.keys()) {
+      if (n++ >= excess) break;
+      this.decisions.delete(index);
+    }
+  }
+}

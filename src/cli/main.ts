@@ -10,6 +10,7 @@ import path from 'node:path';
 import { EXIT_FAILURE, EXIT_USAGE, expectedErrorMessage } from './cli_errors';
 import { registerKeysCommand } from './keys_command';
 import { registerStartCommand } from './start_command';
+import { registerStateCommand } from './state_command';
 import { registerStatusCommand } from './status_command';
 import { registerTestnetCommand } from './testnet_command';
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerStartCommand(program);
   registerStatusCommand(program);
   registerKeysCommand(program);
+  registerStateCommand(program);
   return program;
 }
 

@@ -2,11 +2,8 @@
 // and certificate, for its state. Exit status 0 when a majority of the members answered.
 
 import { Command } from 'commander';
-import fs from 'node:fs';
-import { loadNodeConfig } from '../config/node_config';
 import { fetchNodeStatus, NodeStatusView } from '../node/admin_service';
-import { clusterChannelCredentials } from '../transport/grpc_server';
-import { CliError } from './cli_errors';
+import { clusterClient, grpcErrorText } from './cluster_client';
 
 export interface ClusterStatusRow {
   id: string;
@@ -37,24 +34,14 @@ export interface ClusterStatus {
 }
 
 export async function queryClusterStatus(home: string, deadlineMs = 2000): Promise<ClusterStatus> {
-  const config = loadNodeConfig(home);
-  const read = (file: string): string => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-  };
-  const tls = { ca: read(config.tls.ca), cert: read(config.tls.cert), key: read(config.tls.key) };
+  const { config, credentialsFor } = clusterClient(home);
   const answers = await Promise.all(
     config.peers.map(async (peer): Promise<{ id: string; status?: NodeStatusView; error?: string }> => {
       try {
-        const status = await fetchNodeStatus(peer.address, clusterChannelCredentials(tls, peer.id), peer.id, deadlineMs);
+        const status = await fetchNodeStatus(peer.address, credentialsFor(peer.id), peer.id, deadlineMs);
         return { id: peer.id, status };
       } catch (e) {
-        // gRPC's `details` is the readable part ("No connection established ...").
-        const err = e as Error & { details?: string };
-        return { id: peer.id, error: (err.details || err.message).replace(/\. Resolution note:.*$/s, '') };
+        return { id: peer.id, error: grpcErrorText(e) };
       }
     }),
   );

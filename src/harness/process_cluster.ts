@@ -3,7 +3,7 @@
 // pauses and restarts node processes, asks for the cluster's status, and sends sign requests
 // through any node's Signer service with the testnet's admin client certificate.
 
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -147,6 +147,16 @@ export class ProcessCluster {
     const n = this.testnet.nodes.find((x) => x.id === via);
     if (!n) throw new Error(`no node ${via}`);
     return signThroughNode(n.address, clusterChannelCredentials(this.adminTls, via, 'client'), via, request, timeoutMs);
+  }
+
+  /** Runs the built CLI (as an operator would) and returns its exit code and output. */
+  cli(args: string[], timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [CLI_ENTRY, ...args], { timeout: timeoutMs, env: this.env }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
   }
 
   /** Kills every process and removes the cluster's files. */

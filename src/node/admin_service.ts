@@ -188,37 +188,102 @@ interface WireStatus {
   chains: { chainId: string; pubKey: Buffer; height: string; round: number; step: number }[];
 }
 
-/** Asks one node for its status; rejects on any failure (unreachable, refused, deadline). */
-export function fetchNodeStatus(address: string, credentials: grpc.ChannelCredentials, serverName: string, deadlineMs: number): Promise<NodeStatusView> {
+/** One unary Admin call to a node; rejects on any failure (unreachable, refused, deadline). */
+function callAdmin<Res>(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  serverName: string,
+  method: 'Status' | 'ImportState' | 'ChainState',
+  request: object,
+  deadlineMs: number,
+): Promise<Res> {
   const Client = adminService();
   const client = new Client(address, credentials, { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName });
-  return new Promise<NodeStatusView>((resolve, reject) => {
-    (client as unknown as { Status: (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: WireStatus) => void) => void }).Status(
-      {},
-      { deadline: Date.now() + deadlineMs },
-      (err, res) => {
-        client.close();
-        if (err) {
-          reject(err);
-          return;
-        }
-        resolve({
-          id: res.id,
-          role: res.role,
-          term: Number(res.term),
-          leader: res.leader === '' ? null : res.leader,
-          commitIndex: Number(res.commitIndex),
-          appliedIndex: Number(res.appliedIndex),
-          lastIndex: Number(res.lastIndex),
-          snapshotIndex: Number(res.snapshotIndex),
-          voters: res.voters,
-          learners: res.learners,
-          learner: res.learner,
-          progress: res.progress.map((p) => ({ ...p, match: Number(p.match), next: Number(p.next) })),
-          peers: res.peers.map((p) => ({ ...p, lastError: p.lastError === '' ? null : p.lastError })),
-          chains: res.chains.map((c) => ({ ...c, pubKey: c.pubKey.toString('hex') })),
-        });
-      },
-    );
+  type Method = (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void;
+  const fn = (client as unknown as Record<string, Method>)[method].bind(client);
+  return new Promise<Res>((resolve, reject) => {
+    fn(request, { deadline: Date.now() + deadlineMs }, (err, res) => {
+      client.close();
+      if (err) reject(err);
+      else resolve(res);
+    });
   });
+}
+
+/** Asks one node for its status. */
+export async function fetchNodeStatus(address: string, credentials: grpc.ChannelCredentials, serverName: string, deadlineMs: number): Promise<NodeStatusView> {
+  const res = await callAdmin<WireStatus>(address, credentials, serverName, 'Status', {}, deadlineMs);
+  return {
+    id: res.id,
+    role: res.role,
+    term: Number(res.term),
+    leader: res.leader === '' ? null : res.leader,
+    commitIndex: Number(res.commitIndex),
+    appliedIndex: Number(res.appliedIndex),
+    lastIndex: Number(res.lastIndex),
+    snapshotIndex: Number(res.snapshotIndex),
+    voters: res.voters,
+    learners: res.learners,
+    learner: res.learner,
+    progress: res.progress.map((p) => ({ ...p, match: Number(p.match), next: Number(p.next) })),
+    peers: res.peers.map((p) => ({ ...p, lastError: p.lastError === '' ? null : p.lastError })),
+    chains: res.chains.map((c) => ({ ...c, pubKey: c.pubKey.toString('hex') })),
+  };
+}
+
+/** Asks one node for its applied record of a chain; null when it has none. */
+export async function fetchChainState(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  serverName: string,
+  chainId: string,
+  deadlineMs: number,
+): Promise<ChainStateView | null> {
+  const res = await callAdmin<{
+    found: boolean;
+    pubKey: Buffer;
+    height: string;
+    round: number;
+    step: number;
+    signBytes: Buffer;
+    signature: Buffer;
+    appliedIndex: string;
+  }>(address, credentials, serverName, 'ChainState', { chainId }, deadlineMs);
+  if (!res.found) return null;
+  return {
+    pubKey: res.pubKey,
+    height: BigInt(res.height),
+    round: res.round,
+    step: res.step,
+    signBytes: res.signBytes,
+    signature: res.signature,
+    appliedIndex: Number(res.appliedIndex),
+  };
+}
+
+/** Sends an import to one node; a node that is not the leader rejects with FAILED_PRECONDITION. */
+export async function sendImportState(
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  serverName: string,
+  request: ImportStateRequestView,
+  deadlineMs: number,
+): Promise<{ imported: boolean; message: string; index: number }> {
+  const res = await callAdmin<{ imported: boolean; message: string; index: string }>(
+    address,
+    credentials,
+    serverName,
+    'ImportState',
+    {
+      chainId: request.chainId,
+      pubKey: Buffer.from(request.pubKey),
+      height: request.height.toString(),
+      round: request.round,
+      step: request.step,
+      signBytes: Buffer.from(request.signBytes),
+      signature: Buffer.from(request.signature),
+    },
+    deadlineMs,
+  );
+  return { imported: res.imported, message: res.message, index: Number(res.index) };
 }

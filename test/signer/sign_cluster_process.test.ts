@@ -236,4 +236,43 @@ describe('signing through a 3-node cluster of real processes', () => {
       /restored a snapshot from the leader/.test(cluster.log(victim)) ? true : undefined,
     );
   });
+
+  test('state export, import and show: an imported state only raises the watermark', async () => {
+    const leader = await cluster.waitForLeader();
+    const via = cluster.home(cluster.ids.find((id) => id !== leader) as string);
+    const h = height++;
+    const signed = await signEventually(leader, vote(h, 'A', 'precommit'));
+
+    const exported = await cluster.cli(['state', 'export', '--home', via, '--chain-id', CHAIN]);
+    expect(exported.code).toBe(0);
+    const json = JSON.parse(exported.stdout) as { height: string; round: number; step: number; signature: string; signbytes: string };
+    expect(json).toMatchObject({ height: String(h), round: 0, step: 3 });
+    expect(Buffer.from(json.signature, 'base64')).toEqual(Buffer.from(signatureOf(signed)));
+    expect(json.signbytes).toBe(Buffer.from(vote(h, 'A', 'precommit').signBytes).toString('hex').toUpperCase());
+
+    // A state from a FilePV validator that got further: imported, and everything below it refused.
+    const file = path.join(cluster.root, 'priv_validator_state.json');
+    const higher = h + 1000;
+    fs.writeFileSync(file, JSON.stringify({ height: String(higher), round: 2, step: 2 }), { mode: 0o600 });
+    const imported = await cluster.cli(['state', 'import', '--home', via, '--chain-id', CHAIN, '--file', file]);
+    expect(imported.stdout).toMatch(/^imported through leader node\d: watermark raised to/);
+    expect(await signEventually(leader, vote(higher, 'A', 'prevote', undefined))).toMatchObject({ kind: 'refused', reason: 'round-regression' });
+    expect((await signEventually(leader, voteRequest(CHAIN, pubKey, { height: higher, round: 2, type: 'precommit', block: 'A' }))).kind).toBe('signed');
+    height = higher + 1;
+
+    // Importing something lower changes nothing.
+    fs.writeFileSync(file, JSON.stringify({ height: String(h), round: 0, step: 1 }), { mode: 0o600 });
+    const lower = await cluster.cli(['state', 'import', '--home', via, '--chain-id', CHAIN, '--file', file]);
+    expect(lower.code).toBe(0);
+    expect(lower.stdout).toMatch(/^not imported .*the watermark only rises/);
+    const shown = await cluster.cli(['state', 'show', '--home', via, '--chain-id', CHAIN, '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ chainId: CHAIN, height: String(higher), round: 2, step: 3 });
+
+    // A state file signed by another key is refused before anything is sent.
+    const foreign = { height: String(higher + 5), round: 0, step: 3, signature: Buffer.alloc(64, 1).toString('base64'), signbytes: 'AB' };
+    fs.writeFileSync(file, JSON.stringify(foreign), { mode: 0o600 });
+    const refusedImport = await cluster.cli(['state', 'import', '--home', via, '--chain-id', CHAIN, '--file', file]);
+    expect(refusedImport.code).toBe(1);
+    expect(refusedImport.stderr).toMatch(/^error: .*does not verify/);
+  });
 });

@@ -26,10 +26,13 @@ import { SignerStateMachine } from '../signer/signer_state_machine';
 import { addSignerService, GrpcLeaderForwarder } from '../signer/signer_service';
 import { AdminBackend, addAdminService, NotLeaderAdminError, statusView } from './admin_service';
 import { RaftNode } from './raft_node';
+import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
+import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
 
 export interface RunningNode {
   config: NodeConfig;
   node: RaftNode;
+  privval: PrivvalDialers;
   machine: SignerStateMachine;
   coordinator: SignCoordinator;
   logger: Logger;
@@ -72,6 +75,7 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, json: options.json, defaultMeta: { node: config.id } });
   const tls = readTls(config);
   const keys = await loadKeyRing(config);
+  const signerIdentity = loadOrCreateSignerIdentity(config.home);
   const storage = await RaftStorage.open(config.dataDir, { nodeId: config.id, clusterId: clusterIdOf(tls.ca) });
   let machine: SignerStateMachine;
   try {
@@ -134,10 +138,19 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
   }
   created.start();
   logger.info('node started', { listen: config.listen, peers: config.peers.map((p) => p.id), dataDir: config.dataDir });
+  // Dial the validator node(s) only once the node runs: their requests go through the sign path.
+  const privval = startPrivvalDialers({
+    targets: config.chains.flatMap((c) => c.validatorAddrs.map((address) => ({ chainId: c.chainId, address }))),
+    signPath: coordinator,
+    identity: signerIdentity.identity,
+    logger,
+  });
+  if (signerIdentity.created) logger.info('created the privval identity key', { file: signerIdentity.path, nodeId: signerIdentity.identity.nodeId });
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      await privval.close();
       await handOverLeadership(created, config, logger);
       await created.stop();
       forwarder.close();
@@ -148,7 +161,7 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
     })();
     return stopping;
   };
-  return { config, node: created, machine, coordinator, logger, stop };
+  return { config, node: created, privval, machine, coordinator, logger, stop };
 }
 
 function adminBackend(node: RaftNode, machine: SignerStateMachine, coordinator: SignCoordinator, transport: RaftTransport): AdminBackend {
@@ -182,7 +195,7 @@ function adminBackend(node: RaftNode, machine: SignerStateMachine, coordinator: 
       const key = coordinator.publicKeyFor(chainId);
       const rec = key ? machine.recordOf(chainId, key) : null;
       if (!key || !rec) return null;
-      return { pubKey: key, ...rec.record, appliedIndex: node.raft.log.applied };
+      return { pubKey: key, ...rec.record, appliedIndex: node.appliedDurably() };
     },
   };
 }

@@ -60,6 +60,11 @@ export class RaftNode {
   private fatal: Error | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
+  /**
+   * The highest index whose application is on disk. The core's own `applied` can run ahead of it:
+   * a received snapshot moves it at once, before the Ready that writes the snapshot is persisted.
+   */
+  private durableApplied: number;
   private readonly roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
 
   private constructor(
@@ -72,6 +77,7 @@ export class RaftNode {
     private readonly logger: Logger,
   ) {
     this.raft = raft;
+    this.durableApplied = raft.log.applied;
   }
 
   /**
@@ -155,7 +161,7 @@ export class RaftNode {
    * has stopped: a caller must check the applied state itself before relying on it.
    */
   waitApplied(index: number): Promise<void> {
-    if (this.raft.log.applied >= index || this.stopped) return Promise.resolve();
+    if (this.durableApplied >= index || this.stopped) return Promise.resolve();
     return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
   }
 
@@ -165,6 +171,16 @@ export class RaftNode {
 
   status(): RaftStatus {
     return this.raft.status();
+  }
+
+  /** The highest log index whose effects (state machine records included) are durable on this node. */
+  appliedDurably(): number {
+    return this.durableApplied;
+  }
+
+  /** Whether the node has stopped (gracefully or after an error): it decides and applies nothing more. */
+  isStopped(): boolean {
+    return this.stopped;
   }
 
   /** The error that stopped this node, if any (a failed write: it must not go on). */
@@ -233,6 +249,7 @@ export class RaftNode {
       );
       this.sender.send(rd.messages);
       this.raft.advance();
+      this.durableApplied = this.raft.log.applied;
       if (rd.snapshot) {
         this.logger.info('restored a snapshot from the leader', { index: rd.snapshot.metadata.index, term: rd.snapshot.metadata.term });
       }
@@ -263,7 +280,7 @@ export class RaftNode {
   }
 
   private releaseAppliedWaiters(): void {
-    const applied = this.raft.log.applied;
+    const applied = this.durableApplied;
     for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
       if (this.appliedWaiters[i].index <= applied) this.appliedWaiters.splice(i, 1)[0].resolve();
     }

@@ -34,6 +34,11 @@ export interface SlashingRecord {
 
 /** A vote or proposal to sign: its height/round/step and its canonical sign bytes. */
 export interface FilePvRequest {
+  /**
+   * The chain the request is for, when known: the sign bytes must name the same chain, or one key
+   * serving two chains would let one chain's bytes be checked against the other chain's record.
+   */
+  chainId?: string;
   height: bigint;
   round: number;
   step: 1 | 2 | 3;
@@ -84,6 +89,9 @@ function checkRequest(req: FilePvRequest): { parsed: CanonicalSignBytes } | { pr
     parsed = decodeCanonicalSignBytes(req.signBytes, kindOfStep(req.step));
   } catch (e) {
     return { problem: `sign bytes of the request are not a canonical ${kindOfStep(req.step)}: ${(e as Error).message}` };
+  }
+  if (req.chainId !== undefined && parsed.chainId !== req.chainId) {
+    return { problem: `request is for chain ${JSON.stringify(req.chainId)} but its sign bytes name chain ${JSON.stringify(parsed.chainId)}` };
   }
   const expectedType = voteTypeOfStep(req.step);
   if (parsed.height !== req.height || parsed.round !== req.round || (expectedType !== null && parsed.type !== expectedType)) {

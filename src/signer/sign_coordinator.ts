@@ -16,7 +16,7 @@ import { NodeStoppedError, RaftNode } from '../node/raft_node';
 import { ProposalRefusedError } from '../raft/errors';
 import { NodeId } from '../raft/types';
 import { KeyRing } from './key_ring';
-import { encodeSignerCommand, ImportStateCommand } from './signer_codec';
+import { encodeSignerCommand, ImportStateCommand, signRequestProblem } from './signer_codec';
 import { ImportOutcome, SignerStateMachine } from './signer_state_machine';
 import { SignOutcome, SignPath, SignRefusalReason, SignRequest } from './sign_types';
 
@@ -138,8 +138,11 @@ export class SignCoordinator implements SignPath {
    */
   async decideAsLeader(request: SignRequest, timeoutMs: number): Promise<LeaderAnswer> {
     const deadline = Date.now() + Math.min(timeoutMs, this.deadlineMs);
+    if (this.node.isStopped()) return { kind: 'refused', reason: 'node-stopped', message: `node ${this.node.id} is stopping` };
     const status = this.node.status();
     if (status.leader !== this.node.id) return { kind: 'not-leader', leaderHint: status.leader };
+    const invalid = signRequestProblem(request);
+    if (invalid) return { kind: 'refused', reason: 'invalid-request', message: invalid };
     const known = this.chainProblem(request);
     if (known) return { kind: 'refused', reason: known.reason, message: known.message };
     const ev = this.machine.evaluate(request);
@@ -188,13 +191,15 @@ export class SignCoordinator implements SignPath {
   }
 
   private async signUntil(request: SignRequest, deadline: number): Promise<SignOutcome> {
+    const invalid = signRequestProblem(request);
+    if (invalid) return refused('invalid-request', invalid);
     const problem = this.chainProblem(request);
     if (problem) return refused(problem.reason, problem.message);
     const known = await this.releasableFromRecord(request, deadline);
     if (known) return known;
     for (;;) {
       if (Date.now() >= deadline) throw new DeadlineExceeded();
-      if (this.node.failure()) throw new NodeStoppedError(`node stopped: ${this.node.failure()?.message}`);
+      this.throwIfStopped();
       const leader = this.node.status().leader;
       let answer: LeaderAnswer;
       if (leader === null) {
@@ -252,17 +257,20 @@ export class SignCoordinator implements SignPath {
     for (;;) {
       const ev = this.machine.evaluate(request);
       if (ev.outcome === null || ev.outcome.kind === 'refused') return ev.outcome;
-      if (ev.recordIndex <= this.node.raft.log.applied) return ev.outcome;
+      if (ev.recordIndex <= this.node.appliedDurably()) return ev.outcome;
       await this.waitApplied(ev.recordIndex, deadline);
     }
   }
 
   private async waitApplied(index: number, deadline: number): Promise<void> {
     await this.withDeadline(this.node.waitApplied(index), deadline);
-    if (this.node.raft.log.applied < index) {
-      const failure = this.node.failure();
-      throw new NodeStoppedError(failure ? `node stopped: ${failure.message}` : 'node is stopping');
-    }
+    if (this.node.appliedDurably() < index) this.throwIfStopped();
+  }
+
+  private throwIfStopped(): void {
+    if (!this.node.isStopped()) return;
+    const failure = this.node.failure();
+    throw new NodeStoppedError(failure ? `node stopped: ${failure.message}` : 'node is stopping');
   }
 
   private withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
@@ -314,7 +322,13 @@ export class SignCoordinator implements SignPath {
     this.batch = [];
     for (let start = 0; start < queued.length; start += this.maxBatch) {
       const chunk = queued.slice(start, start + this.maxBatch);
-      const data = encodeSignerCommand({ kind: 'sign', requests: chunk.map((p) => p.request) });
+      let data: Uint8Array;
+      try {
+        data = encodeSignerCommand({ kind: 'sign', requests: chunk.map((p) => p.request) });
+      } catch (e) {
+        chunk.forEach((p) => p.reject(e as Error));
+        continue;
+      }
       this.node.propose(data).then(
         ({ index, term }) => chunk.forEach((p, position) => p.resolve({ index, term, position })),
         (e: unknown) => chunk.forEach((p) => p.reject(e as Error)),

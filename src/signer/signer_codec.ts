@@ -71,9 +71,17 @@ export function encodeSignerCommand(command: SignerCommand): Uint8Array {
   const w = new ProtoWriter().uint32(1, SIGNER_FORMAT_VERSION);
   if (command.kind === 'sign') {
     if (command.requests.length === 0) throw new SignerCodecError('a sign command needs at least one request');
-    for (const r of command.requests) w.message(2, writeSignRequest(r));
+    for (const r of command.requests) {
+      const problem = signRequestProblem(r);
+      if (problem) throw new SignerCodecError(`cannot log this sign request: ${problem}`);
+      w.message(2, writeSignRequest(r));
+    }
   } else {
     if (command.imports.length === 0) throw new SignerCodecError('an import command needs at least one record');
+    for (const i of command.imports) {
+      const problem = importProblem(i);
+      if (problem) throw new SignerCodecError(`cannot log this import: ${problem}`);
+    }
     for (const i of command.imports) w.message(3, writeRecord({ chainId: i.chainId, pubKey: i.pubKey, record: i.record, index: 0 }));
   }
   return w.finish();
@@ -133,10 +141,10 @@ function readRecordFields(bytes: Uint8Array, context: string, allowed: number): 
         f.height = r.sfixed64();
         break;
       case 4:
-        f.round = r.int32();
+        f.round = strictInt32(r.int64(), context, 'round');
         break;
       case 5:
-        f.step = r.uint32();
+        f.step = strictInt32(r.int64(), context, 'step');
         break;
       case 6:
         f.signBytes = r.bytes();
@@ -154,6 +162,35 @@ function readRecordFields(bytes: Uint8Array, context: string, allowed: number): 
   if (f.height < 0n) throw new SignerCodecError(`${context}: negative height`);
   if (f.round < 0) throw new SignerCodecError(`${context}: negative round`);
   return f;
+}
+
+/** A 32-bit field read as the 64-bit varint it is on the wire: an out-of-range value is refused, never truncated. */
+function strictInt32(value: bigint, context: string, field: string): number {
+  if (value < -(2n ** 31n) || value >= 2n ** 31n) throw new SignerCodecError(`${context}: ${field} ${value} is out of range`);
+  return Number(value);
+}
+
+/**
+ * Why a sign request cannot go into the log, or null. The decoder refuses exactly these, so a
+ * request that passes here can never make a node stop when it applies the entry.
+ */
+export function signRequestProblem(r: SignRequest): string | null {
+  if (r.chainId === '') return 'no chain id';
+  if (Buffer.byteLength(r.chainId, 'utf8') > 1024) return 'chain id too long';
+  if (r.pubKey.length !== 32) return `public key must be 32 bytes, got ${r.pubKey.length}`;
+  if (typeof r.height !== 'bigint' || r.height < 0n || r.height >= 2n ** 63n) return `height ${String(r.height)} is outside 0..int64`;
+  if (!Number.isInteger(r.round) || r.round < 0 || r.round >= 2 ** 31) return `round ${r.round} is outside 0..int32`;
+  if (r.step !== 1 && r.step !== 2 && r.step !== 3) return `step ${String(r.step)} is not a FilePV step`;
+  return null;
+}
+
+/** Why an imported state cannot go into the log, or null (the decoder refuses exactly these). */
+export function importProblem(i: ImportStateCommand): string | null {
+  const asRequest = signRequestProblem({ chainId: i.chainId, pubKey: i.pubKey, height: i.record.height, round: i.record.round, step: 1, signBytes: i.record.signBytes });
+  if (asRequest) return asRequest;
+  const step: number = i.record.step;
+  if (step !== 0 && step !== 1 && step !== 2 && step !== 3) return `step ${step} is not 0..3`;
+  return null;
 }
 
 function readSignRequest(bytes: Uint8Array): SignRequest {
@@ -181,8 +218,8 @@ function readRecord(bytes: Uint8Array, context: string): StoredRecord {
 
 function readVersion(r: ProtoReader, wire: WireType, context: string): void {
   expectWire(wire, WireType.Varint, context, 1);
-  const version = r.uint32();
-  if (version !== SIGNER_FORMAT_VERSION) {
+  const version = r.uint64();
+  if (version !== BigInt(SIGNER_FORMAT_VERSION)) {
     throw new SignerCodecError(
       `${context} has format version ${version}; this raft-signer understands only ${SIGNER_FORMAT_VERSION}: upgrade this node`,
     );

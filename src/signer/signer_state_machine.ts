@@ -104,8 +104,10 @@ export class SignerStateMachine implements StateMachine {
   apply(entries: Entry[]): StateMachineOp[] {
     const dirty = new Map<string, StoredRecord>();
     for (const entry of entries) {
-      this.appliedIndex = entry.index;
-      if (entry.type !== EntryType.Normal || entry.data.length === 0) continue;
+      if (entry.type !== EntryType.Normal || entry.data.length === 0) {
+        this.appliedIndex = entry.index;
+        continue;
+      }
       // A command this version cannot decode throws: the driver then stops this node, because
       // applying the log differently from its peers could sign what they refuse.
       const command = decodeSignerCommand(entry.data);
@@ -114,6 +116,7 @@ export class SignerStateMachine implements StateMachine {
         signs: command.kind === 'sign' ? command.requests.map((request) => ({ request, outcome: this.applySign(request, entry.index, dirty) })) : [],
         imports: command.kind === 'import-state' ? command.imports.map((i) => this.applyImport(i, entry.index, dirty)) : [],
       });
+      this.appliedIndex = entry.index;
     }
     this.trimDecisions();
     const ops: StateMachineOp[] = [...dirty.values()].map((r) => ({

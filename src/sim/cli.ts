@@ -1,17 +1,24 @@
 #!/usr/bin/env node
-// `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--chaos-ms MS]`: runs the deterministic Raft
-// simulation over many seeds (both CPU cores), prints one summary line, and on a violation the
-// seed and the command that replays it. Exits non-zero on any violation.
+// `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--chaos-ms MS] [--release-check core|disk]
+// [--broken release-before-commit|release-without-apply]`: runs the deterministic simulation (Raft
+// core, signer state machine, sign path, validator nodes) over many seeds (both CPU cores), prints
+// one summary line (seeds, events, violations, time, then the signatures released and the
+// refusals answered), and on a violation the seed and the command that replays it. Exits non-zero
+// on any violation.
 
 import { Command, InvalidArgumentError } from 'commander';
 import os from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { runSimulation, SimulationResult } from './raft_simulation';
 
+type Broken = 'release-before-commit' | 'release-without-apply';
+
 interface Job {
   seeds: number[];
   nodes: number | null;
   chaosMs?: number;
+  releaseCheck?: 'core' | 'disk';
+  broken?: Broken;
 }
 
 function nodesFor(seed: number, fixed: number | null): number {
@@ -20,13 +27,39 @@ function nodesFor(seed: number, fixed: number | null): number {
 
 function runJob(job: Job): SimulationResult[] {
   const failures: SimulationResult[] = [];
-  let events = 0;
+  const total: SimulationResult = {
+    seed: -1,
+    nodes: 0,
+    events: 0,
+    violations: [],
+    committed: 0,
+    leaderChanges: 0,
+    crashes: 0,
+    signRequests: 0,
+    signatures: 0,
+    storedTimestampSignatures: 0,
+    refusals: 0,
+    refusalReasons: {},
+    signEntries: 0,
+    forwards: 0,
+    coalesced: 0,
+  };
   for (const seed of job.seeds) {
-    const r = runSimulation({ seed, nodes: nodesFor(seed, job.nodes), chaosMs: job.chaosMs });
-    events += r.events;
+    const r = runSimulation({
+      seed,
+      nodes: nodesFor(seed, job.nodes),
+      chaosMs: job.chaosMs,
+      releaseCheckIndex: job.releaseCheck,
+      releaseBeforeCommit: job.broken === 'release-before-commit',
+      releaseWithoutApply: job.broken === 'release-without-apply',
+    });
+    total.events += r.events;
+    total.signRequests += r.signRequests;
+    total.signatures += r.signatures;
+    total.refusals += r.refusals;
     if (r.violations.length > 0) failures.push(r);
   }
-  return [{ seed: -1, nodes: 0, events, violations: [], committed: 0, leaderChanges: 0, crashes: 0 }, ...failures];
+  return [total, ...failures];
 }
 
 function positiveInt(v: string): number {
@@ -37,18 +70,30 @@ function positiveInt(v: string): number {
 
 async function main(): Promise<void> {
   const program = new Command('sim')
-    .description('Deterministic simulation of the Raft core under faults')
+    .description('Deterministic simulation of the Raft core and the signer under faults')
     .option('--seeds <n>', 'how many seeds to run', positiveInt, 100)
     .option('--seed <s>', 'first seed (alone: replay exactly this seed)', positiveInt)
     .option('--nodes <n>', 'founding voters: 3 or 5 (default: 3 for even seeds, 5 for odd)', positiveInt)
     .option('--chaos-ms <ms>', 'virtual milliseconds of faults per seed', positiveInt)
-    .option('--workers <n>', 'worker threads', positiveInt, Math.max(1, Math.min(os.cpus().length, 4)));
+    .option('--workers <n>', 'worker threads', positiveInt, Math.max(1, Math.min(os.cpus().length, 4)))
+    .option('--release-check <index>', "the applied index a release trusts: 'disk' (durable, the default) or 'core' (Raft's log.applied, ahead of the disk during a snapshot install)")
+    .option('--broken <variant>', 'run a deliberately broken sign path: release-before-commit or release-without-apply');
   program.parse();
-  const o = program.opts<{ seeds: number; seed?: number; nodes?: number; chaosMs?: number; workers: number }>();
+  const o = program.opts<{ seeds: number; seed?: number; nodes?: number; chaosMs?: number; workers: number; releaseCheck?: string; broken?: string }>();
   if (o.nodes !== undefined && o.nodes !== 3 && o.nodes !== 5) {
     console.error('--nodes must be 3 or 5');
     process.exit(2);
   }
+  if (o.releaseCheck !== undefined && o.releaseCheck !== 'core' && o.releaseCheck !== 'disk') {
+    console.error("--release-check must be 'core' or 'disk'");
+    process.exit(2);
+  }
+  if (o.broken !== undefined && o.broken !== 'release-before-commit' && o.broken !== 'release-without-apply') {
+    console.error('--broken must be release-before-commit or release-without-apply');
+    process.exit(2);
+  }
+  const job = { nodes: o.nodes ?? null, chaosMs: o.chaosMs, releaseCheck: o.releaseCheck as Job['releaseCheck'], broken: o.broken as Broken | undefined };
+  const flags = `${o.chaosMs ? ` --chaos-ms ${o.chaosMs}` : ''}${o.releaseCheck ? ` --release-check ${o.releaseCheck}` : ''}${o.broken ? ` --broken ${o.broken}` : ''}`;
   const first = o.seed ?? 1;
   const count = o.seed !== undefined && process.argv.indexOf('--seeds') < 0 ? 1 : o.seeds;
   const seeds = Array.from({ length: count }, (_, i) => first + i);
@@ -60,24 +105,28 @@ async function main(): Promise<void> {
     slices.map(
       (slice) =>
         new Promise<SimulationResult[]>((resolve, reject) => {
-          const w = new Worker(__filename, { workerData: { seeds: slice, nodes: o.nodes ?? null, chaosMs: o.chaosMs } satisfies Job });
+          const w = new Worker(__filename, { workerData: { ...job, seeds: slice } satisfies Job });
           w.once('message', resolve);
           w.once('error', reject);
         }),
     ),
   );
   let events = 0;
+  let signatures = 0;
+  let refusals = 0;
   const failures: SimulationResult[] = [];
   for (const r of results) {
     events += r[0].events;
+    signatures += r[0].signatures;
+    refusals += r[0].refusals;
     failures.push(...r.slice(1));
   }
   failures.sort((a, b) => a.seed - b.seed);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(`seeds=${seeds.length} events=${events} violations=${failures.length} time=${seconds}s`);
+  console.log(`seeds=${seeds.length} events=${events} violations=${failures.length} time=${seconds}s signatures=${signatures} refusals=${refusals}`);
   for (const f of failures.slice(0, 10)) {
     console.log(`seed ${f.seed} (${f.nodes} nodes): ${f.violations[0]}`);
-    console.log(`  replay: npm run sim -- --seed ${f.seed} --nodes ${f.nodes}${o.chaosMs ? ` --chaos-ms ${o.chaosMs}` : ''}`);
+    console.log(`  replay: npm run sim -- --seed ${f.seed} --nodes ${f.nodes}${flags}`);
   }
   process.exit(failures.length > 0 ? 1 : 0);
 }

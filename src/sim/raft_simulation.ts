@@ -1,17 +1,33 @@
-// A deterministic simulation of a Raft cluster: the real core, driven exactly as the node driver
-// drives it (persist, apply, then send; nothing stepped between ready() and advance()), under a
-// seeded virtual clock, a faulty network (delay, loss, duplication, reordering, symmetric and
-// one-way partitions), crashes that lose whatever was not yet durable, pauses, restarts,
-// membership changes and leadership transfers. Every invariant is checked after every event, and
-// liveness is checked once the faults heal. The same seed replays the same run.
+// A deterministic simulation of a raft-signer cluster: the real Raft core, driven exactly as the
+// node driver drives it (apply, persist the log and the state machine's writes as one batch, then
+// send; nothing stepped between ready() and advance()), with the real signer state machine
+// (SignerStateMachine, FilePV rules, KeyRing) on every node, and validator nodes asking for
+// signatures through the sign path (sim_sign_path.ts, after signer/sign_coordinator.ts). All of
+// it under a seeded virtual clock, a faulty network (delay, loss, duplication, reordering,
+// symmetric and one-way partitions), crashes that lose whatever was not yet durable, pauses,
+// restarts, membership changes and leadership transfers. The Raft invariants and the signer's
+// (signer_invariants.ts) are checked after every event, and liveness (commits and signatures)
+// once the faults heal. The same seed replays the same run.
 
+import crypto from 'node:crypto';
+import { ValidatorKey } from '../keys/validator_key';
+import { Logger, silentLogger } from '../log/logger';
+import { ProtoReader } from '../privval/protobuf';
 import { ProposalRefusedError } from '../raft/errors';
 import { Raft, RaftConfig, RaftPersistedState, bootstrapState } from '../raft/raft';
 import { SeededRandom } from '../raft/rng';
 import { Entry, EntryType, Message, NodeId, Ready, Role } from '../raft/types';
+import { KeyRing } from '../signer/key_ring';
+import { decodeSignerCommand, decodeStoredRecord, encodeSignerSnapshot, StoredRecord } from '../signer/signer_codec';
+import { SignerStateMachine } from '../signer/signer_state_machine';
+import { SignRefusalReason, SignRequest } from '../signer/sign_types';
+import type { StateMachineOp } from '../storage/raft_storage';
 import { EventQueue } from './event_queue';
-import { MemoryRaftDisk, persistReady } from './memory_raft_disk';
+import { MemoryRaftDisk, persistReady, StateMachineWrite } from './memory_raft_disk';
 import { RaftInvariantChecker } from './raft_invariants';
+import { SignerCheckOptions, SignerInvariantChecker } from './signer_invariants';
+import { SignNodeView, SignPathHost, SimSignPath } from './sim_sign_path';
+import { FleetHost, ValidatorFleet } from './validator_fleet';
 
 export interface SimulationOptions {
   seed: number;
@@ -29,6 +45,27 @@ export interface SimulationOptions {
   raftFactory?: (config: RaftConfig, persisted?: RaftPersistedState) => Raft;
   /** A deliberately unsafe driver that sends messages before persisting (tests only). */
   sendBeforePersist?: boolean;
+  /** Validator nodes asking for signatures (default true); without them the signer machine only applies. */
+  signing?: boolean;
+  /** The sign path's deadline in virtual milliseconds (default 600: a few election timeouts). */
+  signDeadlineMs?: number;
+  /** A deliberately broken sign path: the leader signs before the entry commits (tests only). */
+  releaseBeforeCommit?: boolean;
+  /** A deliberately broken sign path: a node releases what it has not durably applied itself (tests only). */
+  releaseWithoutApply?: boolean;
+  /**
+   * Which applied index the release check (and waitApplied) trusts. 'disk', the default: the index
+   * the node's disk holds, as the design asks ("fsynced before the signature is released") and as
+   * RaftNode.appliedDurably() gives it. 'core': Raft's own log.applied, which sign_coordinator.ts
+   * and RaftNode.waitApplied read at first; it runs ahead of the disk while a snapshot from the
+   * leader is being persisted (Raft moves applied to the snapshot's index when it steps the
+   * message), and the durability check catches releases in that window.
+   */
+  releaseCheckIndex?: 'core' | 'disk';
+  /** Turn individual signer checks off, e.g. to show a broken path really double-signs (tests only). */
+  signerChecks?: SignerCheckOptions;
+  /** Receives a line for each notable event (crashes, restarts, leaders, snapshots, releases), to follow a replayed seed. */
+  trace?: (line: string) => void;
 }
 
 export interface SimulationResult {
@@ -39,11 +76,29 @@ export interface SimulationResult {
   committed: number;
   leaderChanges: number;
   crashes: number;
+  /** Sign requests the validator nodes made (not counting re-sends). */
+  signRequests: number;
+  /** Signatures released by raft-signer nodes (each answer counts, re-sends included). */
+  signatures: number;
+  /** Signatures released with the stored timestamp (the same vote asked for with another timestamp). */
+  storedTimestampSignatures: number;
+  /** Refusals answered by raft-signer nodes. */
+  refusals: number;
+  /** The refusals by reason. */
+  refusalReasons: Partial<Record<SignRefusalReason, number>>;
+  /** Sign entries proposed, forwarded requests, requests that joined an identical one in flight. */
+  signEntries: number;
+  forwards: number;
+  coalesced: number;
 }
 
 const TICK_MS = 10;
 const HEARTBEAT_TICKS = 3;
 const ELECTION_TICKS = 15;
+/** The sign path's deadline: well under the validator node's read timeout, a few election timeouts. */
+const SIGN_DEADLINE_MS = 600;
+/** Latency of the privval connection between a validator node and its raft-signer node. */
+const PRIVVAL_MS = 1;
 
 type Fault = 'crash' | 'pause' | 'partition' | 'isolate-leader' | 'one-way' | 'network' | 'transfer' | 'membership' | 'none';
 
@@ -64,23 +119,24 @@ const FAULT_WEIGHT_TOTAL: Record<Profile, number> = {
 type SimEvent =
   | { kind: 'tick'; node: NodeId; epoch: number }
   | { kind: 'deliver'; msg: Message }
-  | { kind: 'persisted'; node: NodeId; epoch: number; ready: Ready }
+  | { kind: 'persisted'; node: NodeId; epoch: number; ready: Ready; write: StateMachineWrite }
   | { kind: 'propose' }
   | { kind: 'nemesis' }
   | { kind: 'restart'; node: NodeId }
   | { kind: 'resume'; node: NodeId }
   | { kind: 'heal-link'; key: string }
   | { kind: 'heal' }
-  | { kind: 'decommission'; node: NodeId };
+  | { kind: 'decommission'; node: NodeId }
+  /** A continuation: of the sign path on `node` (dropped if that process died) or of a validator node (node null). */
+  | { kind: 'call'; node: NodeId | null; epoch: number; fn: () => void };
 
 interface DurableState extends MemoryRaftDisk {
-  machine: MachineState;
+  stateMachine: Map<string, Uint8Array>;
 }
 
-/** The simulated state machine: how many entries applied and a hash chain over them. */
-interface MachineState {
-  applied: number;
-  digest: string;
+/** A forwarded sign request being served on a node: if the node dies, the caller's call fails. */
+interface HeldCall {
+  fail: () => void;
 }
 
 class SimNode {
@@ -90,14 +146,28 @@ class SimNode {
   busy = false;
   epoch = 0;
   raft: Raft | null = null;
+  machine: SignerStateMachine | null = null;
   inbox: Message[] = [];
   pendingTicks = 0;
-  machine: MachineState = { applied: 0, digest: '' };
+  /** Proposals made while the node was busy or paused (the driver's queued 'call' inputs). */
+  pendingProposals: { data: Uint8Array; done: (r: { index: number; term: number } | ProposalRefusedError) => void }[] = [];
+  /** Sign-path continuations waiting for an applied index. */
+  appliedWaiters: { index: number; fn: () => void }[] = [];
+  /** Sign-path continuations that came due while the process was paused. */
+  deferred: (() => void)[] = [];
+  held = new Set<HeldCall>();
   constructor(
     readonly id: NodeId,
     public disk: DurableState,
   ) {}
 }
+
+const emptyDisk = (): DurableState => ({ hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [], stateMachine: new Map() });
+
+/** Key 0x00 of the signer's keyspace: its applied index (signer_state_machine.ts). */
+const APPLIED_KEY_HEX = '00';
+/** Prefix 0x01: one slashing record per (chain, key). */
+const RECORD_PREFIX_HEX = '01';
 
 export function runSimulation(options: SimulationOptions): SimulationResult {
   return new Simulation(options).run();
@@ -132,6 +202,13 @@ class Simulation {
   private readonly livenessMs: number;
   private readonly compactEvery: number;
   private readonly factory: (config: RaftConfig, persisted?: RaftPersistedState) => Raft;
+  // The signer: one key per chain, the same on every node; the sign path; the validator nodes.
+  private readonly keys: KeyRing;
+  private readonly logger: Logger = quietLogger();
+  private readonly signerChecker: SignerInvariantChecker;
+  private readonly signPath: SimSignPath;
+  private readonly fleet: ValidatorFleet;
+  private readonly releaseCheckIndex: 'core' | 'disk';
 
   constructor(private readonly opts: SimulationOptions) {
     this.rng = new SeededRandom(opts.seed);
@@ -147,21 +224,53 @@ class Simulation {
     this.compactEvery = opts.compactEvery ?? 25;
     this.factory = opts.raftFactory ?? ((c, p) => new Raft(c, p));
     this.nextNodeNumber = opts.nodes;
+    this.releaseCheckIndex = opts.releaseCheckIndex ?? 'disk';
+
+    // The validator side draws from its own stream, so the Raft schedule of a seed stays close to
+    // what it was without signing.
+    const signRng = new SeededRandom((opts.seed * 2654435761 + 0x5157) >>> 0);
+    const chains = Array.from({ length: signRng.pick([1, 2, 3]) }, (_, i) => {
+      const seed = crypto.createHash('sha256').update(`raft-signer simulation ${opts.seed} chain ${i}`).digest();
+      return { chainId: `sim-chain-${i}`, key: ValidatorKey.fromSeed(seed) };
+    });
+    this.keys = new KeyRing(chains.map((c) => [c.chainId, c.key]));
+    this.signerChecker = new SignerInvariantChecker(() => this.now, opts.signerChecks);
+    this.signPath = new SimSignPath(this.signPathHost(), this.keys, {
+      deadlineMs: opts.signDeadlineMs ?? SIGN_DEADLINE_MS,
+      releaseBeforeCommit: opts.releaseBeforeCommit,
+      releaseWithoutApply: opts.releaseWithoutApply,
+    });
+    this.fleet = new ValidatorFleet(this.fleetHost(), {
+      chains: chains.map((c) => ({ chainId: c.chainId, pubKey: c.key.publicKey })),
+      homes: Array.from({ length: opts.nodes }, (_, i) => `n${i}`),
+      random: signRng,
+      validatorsPerChain: signRng.pick([2, 3]),
+      stepMs: signRng.pick([80, 120, 200]),
+      disagreement: signRng.pick([0, 0.05, 0.2, 0.5]),
+      resendMs: (opts.signDeadlineMs ?? SIGN_DEADLINE_MS) + 100,
+      maxSends: 3,
+    });
+  }
+
+  private trace(line: () => string): void {
+    if (this.opts.trace) this.opts.trace(`t=${this.now} ${line()}`);
+  }
+
+  private violations(): string[] {
+    return this.signerChecker.violations.length === 0
+      ? this.checker.violations
+      : [...this.checker.violations, ...this.signerChecker.violations];
   }
 
   run(): SimulationResult {
     const founders = Array.from({ length: this.opts.nodes }, (_, i) => `n${i}`);
     const boot = bootstrapState(founders);
     for (const id of founders) {
-      const node = new SimNode(id, {
-        hardState: { ...boot.hardState },
-        snapshot: null,
-        entries: boot.entries.slice(),
-        machine: { applied: 0, digest: '' },
-      });
+      const node = new SimNode(id, { ...emptyDisk(), hardState: { ...boot.hardState }, entries: boot.entries.slice() });
       this.nodes.set(id, node);
       this.start(node);
     }
+    if (this.opts.signing !== false) this.fleet.start();
     this.queue.push(50, { kind: 'propose' });
     this.queue.push(this.rng.between(100, 300), { kind: 'nemesis' });
     this.queue.push(this.chaosMs, { kind: 'heal' });
@@ -172,22 +281,39 @@ class Simulation {
       this.now = ev.at;
       this.events++;
       this.handle(ev.value);
-      if (this.checker.violations.length > 0) break;
+      if (this.checker.violations.length > 0 || this.signerChecker.violations.length > 0) break;
     }
-    if (this.checker.violations.length === 0) this.checkNothingCommittedLost();
-    if (this.checker.violations.length === 0 && this.commitAfterHeal === null) {
+    if (this.violations().length === 0) this.checkNothingCommittedLost();
+    if (this.violations().length === 0 && this.commitAfterHeal === null) {
       this.checker.violations.push(
         `liveness: no proposal committed within ${this.livenessMs}ms after every fault healed (t=${this.healAt}ms)`,
       );
     }
+    if (this.violations().length === 0 && this.opts.signing !== false) {
+      const unsigned = this.fleet.chainsWithoutSignatureAfterHeal();
+      if (unsigned.length > 0) {
+        this.signerChecker.violations.push(
+          `liveness: no sign request sent after every fault healed (t=${this.healAt}ms) was signed within ${this.livenessMs}ms on ${unsigned.join(', ')}`,
+        );
+      }
+    }
+    const refusals = Object.values(this.signPath.stats.refused).reduce((a, n) => a + n, 0);
     return {
       seed: this.opts.seed,
       nodes: this.opts.nodes,
       events: this.events,
-      violations: this.checker.violations,
+      violations: this.violations(),
       committed: this.checker.highestCommitted(),
       leaderChanges: this.leaderChanges,
       crashes: this.crashes,
+      signRequests: this.fleet.stats.requests,
+      signatures: this.signerChecker.released,
+      storedTimestampSignatures: this.signerChecker.releasedWithStoredTimestamp,
+      refusals,
+      refusalReasons: { ...this.signPath.stats.refused },
+      signEntries: this.signPath.stats.entries,
+      forwards: this.signPath.stats.forwards,
+      coalesced: this.signPath.stats.coalesced,
     };
   }
 
@@ -229,24 +355,50 @@ class Simulation {
         maxAppendEntries: this.maxAppendEntries,
         maxInflightAppends: this.maxInflightAppends,
       },
-      { hardState: { ...d.hardState }, snapshot: d.snapshot, entries: d.entries.slice(), applied: d.machine.applied },
+      { hardState: { ...d.hardState }, snapshot: d.snapshot, entries: d.entries.slice(), applied: diskApplied(d) },
     );
-    node.machine = { ...d.machine };
+    node.machine = this.loadMachine(d);
+    if (this.opts.trace) this.trace(() => `${node.id} starts: disk applied ${diskApplied(d)}, commit ${d.hardState.commit}, snapshot ${d.snapshot?.metadata.index ?? 0}`);
     node.up = true;
     node.paused = false;
     node.busy = false;
     node.inbox = [];
     node.pendingTicks = 0;
+    node.pendingProposals = [];
+    node.appliedWaiters = [];
+    node.deferred = [];
     node.epoch++;
     this.queue.push(this.now + this.rng.between(1, TICK_MS), { kind: 'tick', node: node.id, epoch: node.epoch });
   }
 
+  /**
+   * The signer's state as a restarted process finds it: the records and applied index its disk
+   * holds (SignerStateMachine.load reads the same keys, but asynchronously; restoring an image of
+   * the same records is the synchronous equivalent, except that every record's index becomes the
+   * applied index, which is durable too).
+   */
+  private loadMachine(d: DurableState): SignerStateMachine {
+    const records: StoredRecord[] = [];
+    for (const [key, value] of d.stateMachine) if (key.startsWith(RECORD_PREFIX_HEX)) records.push(decodeStoredRecord(value));
+    const machine = new SignerStateMachine(this.keys, this.logger);
+    machine.restore(encodeSignerSnapshot(records), diskApplied(d));
+    return machine;
+  }
+
   private crash(node: SimNode): void {
-    // Whatever was handed out by ready() but not yet persisted is lost with the process.
+    // Whatever was handed out by ready() but not yet persisted is lost with the process, and so
+    // is every sign request in progress on it; the forwarded calls it was serving fail.
+    if (this.opts.trace) this.trace(() => `${node.id} crashes${node.busy ? ' while writing' : ''}: disk applied ${diskApplied(node.disk)}`);
     node.up = false;
     node.raft = null;
+    node.machine = null;
     node.busy = false;
     node.inbox = [];
+    node.pendingProposals = [];
+    node.appliedWaiters = [];
+    node.deferred = [];
+    for (const h of node.held) h.fail();
+    node.held.clear();
     node.epoch++;
     this.crashes++;
   }
@@ -280,11 +432,14 @@ class Simulation {
       case 'persisted': {
         const node = this.nodes.get(ev.node) as SimNode;
         if (node.epoch !== ev.epoch || !node.up) return;
-        this.completeReady(node, ev.ready);
+        this.completeReady(node, ev.ready, ev.write);
         return;
       }
       case 'propose':
-        this.queue.push(this.now + this.rng.between(10, 40), { kind: 'propose' });
+        // With validator nodes signing, their entries are load enough: fewer background proposals,
+        // so that a seed's slowest replication settings (one entry per append, one append in
+        // flight) still keep up once the faults heal.
+        this.queue.push(this.now + (this.opts.signing === false ? this.rng.between(10, 40) : this.rng.between(30, 90)), { kind: 'propose' });
         this.propose();
         return;
       case 'nemesis':
@@ -299,10 +454,7 @@ class Simulation {
       }
       case 'resume': {
         const node = this.nodes.get(ev.node) as SimNode;
-        if (node.up && node.paused) {
-          node.paused = false;
-          this.drain(node);
-        }
+        if (node.up && node.paused) this.resume(node);
         return;
       }
       case 'heal-link':
@@ -319,7 +471,24 @@ class Simulation {
         node.decommissioned = true;
         return;
       }
+      case 'call': {
+        if (ev.node === null) return ev.fn();
+        const node = this.nodes.get(ev.node) as SimNode;
+        if (node.epoch !== ev.epoch || !node.up) return;
+        if (node.paused) node.deferred.push(ev.fn);
+        else ev.fn();
+        return;
+      }
     }
+  }
+
+  private resume(node: SimNode): void {
+    node.paused = false;
+    const deferred = node.deferred;
+    node.deferred = [];
+    const epoch = node.epoch;
+    for (const fn of deferred) if (node.epoch === epoch && node.up && !node.paused) fn();
+    this.drain(node);
   }
 
   /** After a tick or step: check election safety, then start persisting if there is work. */
@@ -328,6 +497,7 @@ class Simulation {
     if (raft.role === Role.Leader && this.lastLeaderTerm.get(node.id) !== raft.term) {
       this.lastLeaderTerm.set(node.id, raft.term);
       this.leaderChanges++;
+      if (this.opts.trace) this.trace(() => `${node.id} leads term ${raft.term}`);
       this.checker.onLeader(node.id, raft.term, {
         snapshotIndex: raft.log.snapshot.metadata.index,
         lastIndex: raft.log.lastIndex(),
@@ -341,34 +511,70 @@ class Simulation {
       const prevTerm = raft.log.term(rd.entries[0].index - 1) ?? 0;
       this.checker.onEntriesWritten(node.id, rd.entries, prevTerm);
     }
-    if (this.opts.sendBeforePersist) this.sendAll(rd.messages);
-    const latency = rd.mustSync ? this.rng.between(1, this.maxDiskMs) : 0;
-    this.queue.push(this.now + latency, { kind: 'persisted', node: node.id, epoch: node.epoch, ready: rd });
-  }
-
-  private completeReady(node: SimNode, rd: Ready): void {
-    const raft = node.raft as Raft;
-    const d = node.disk;
-    // 1. Persist, as one atomic write.
-    persistReady(d, rd);
-    // 2. Apply (the state machine's durable image is written in the same batch).
-    if (rd.snapshot) node.machine = decodeMachine(rd.snapshot.data);
-    for (const e of rd.committedEntries) {
-      this.checker.onApplied(node.id, e, raft.term);
-      node.machine = applyToMachine(node.machine, e);
-      if (this.healed && e.type === EntryType.Normal && this.proposedAfterHeal.has(dataKey(e.data))) {
-        this.commitAfterHeal ??= this.now;
+    // Apply now, as node/raft_node.ts does: the state machine's writes join this Ready's batch,
+    // and its in-memory records run ahead of the disk until that batch is durable.
+    const machine = node.machine as SignerStateMachine;
+    const ops: StateMachineOp[] = [];
+    if (rd.snapshot) {
+      if (this.opts.trace) this.trace(() => `${node.id} restores a snapshot at ${rd.snapshot?.metadata.index} (disk applied ${diskApplied(node.disk)}, core applied ${raft.log.applied})`);
+      ops.push(...machine.restore(rd.snapshot.data, rd.snapshot.metadata.index));
+    }
+    if (rd.committedEntries.length > 0) {
+      for (const e of rd.committedEntries) {
+        this.checker.onApplied(node.id, e, raft.term);
+        if (e.index > this.signerChecker.committedIndex) this.signerChecker.onCommitted(e.index, signRequestsOf(e));
+        if (this.healed && isFiller(e) && this.proposedAfterHeal.has(dataKey(e.data))) this.commitAfterHeal ??= this.now;
+      }
+      ops.push(...machine.apply(rd.committedEntries.map(withoutFiller)));
+      for (const e of rd.committedEntries) {
+        const decision = machine.decisionAt(e.index);
+        if (decision && decision.signs.length > 0) this.signerChecker.onDecided(node.id, e.index, decision.signs.map((d) => d.outcome.kind));
       }
     }
-    d.machine = { ...node.machine };
-    // 3. Send, now that what the messages promise is durable.
+    if (this.opts.sendBeforePersist) this.sendAll(rd.messages);
+    const latency = rd.mustSync ? this.rng.between(1, this.maxDiskMs) : 0;
+    this.queue.push(this.now + latency, {
+      kind: 'persisted',
+      node: node.id,
+      epoch: node.epoch,
+      ready: rd,
+      write: { ops, clear: rd.snapshot !== undefined },
+    });
+  }
+
+  private completeReady(node: SimNode, rd: Ready, write: StateMachineWrite): void {
+    const raft = node.raft as Raft;
+    // 1. Persist the log, hard state, snapshot and the state machine's writes as one atomic write.
+    persistReady(node.disk, rd, write);
+    // 2. Send, now that what the messages promise is durable.
     if (!this.opts.sendBeforePersist) this.sendAll(rd.messages);
     raft.advance();
     node.busy = false;
-    if (node.machine.applied - raft.log.snapshot.metadata.index >= this.compactEvery) {
-      raft.compact(node.machine.applied, encodeMachine(node.machine));
+    const applied = raft.log.applied;
+    if (applied - raft.log.snapshot.metadata.index >= this.compactEvery) {
+      raft.compact(applied, (node.machine as SignerStateMachine).snapshot());
     }
+    // 3. Sign requests waiting for this node to apply an index go on (waitApplied).
+    this.releaseAppliedWaiters(node);
     this.drain(node);
+  }
+
+  private releaseAppliedWaiters(node: SimNode): void {
+    const applied = this.appliedIndex(node);
+    const due = node.appliedWaiters.filter((w) => w.index <= applied);
+    if (due.length === 0) return;
+    node.appliedWaiters = node.appliedWaiters.filter((w) => w.index > applied);
+    const epoch = node.epoch;
+    for (const w of due) {
+      if (node.epoch !== epoch || !node.up) return;
+      if (node.paused) node.deferred.push(w.fn);
+      else w.fn();
+    }
+  }
+
+  /** The applied index the sign path's release check trusts (see SimulationOptions.releaseCheckIndex). */
+  private appliedIndex(node: SimNode): number {
+    return this.releaseCheckIndex === 'core' ? (node.raft as Raft).log.applied : diskApplied(node.disk);
   }
 
   /** Steps what queued up while the node was busy or paused. */
@@ -382,7 +588,126 @@ class Simulation {
     const inbox = node.inbox;
     node.inbox = [];
     for (const m of inbox) raft.step(m);
+    const proposals = node.pendingProposals;
+    node.pendingProposals = [];
+    const results = proposals.map((p) => proposeOn(raft, p.data));
     this.afterInput(node);
+    proposals.forEach((p, i) => p.done(results[i]));
+  }
+
+  // --- the signer: hosts for the sign path and the validator nodes -------------------------------
+
+  /** Runs `fn` after `ms`: on `node`'s process of `epoch` (dropped if it died), or on the validator side (null). */
+  private at(node: SimNode | null, ms: number, fn: () => void, epoch = node?.epoch ?? 0): void {
+    this.queue.push(this.now + ms, { kind: 'call', node: node?.id ?? null, epoch, fn });
+  }
+
+  private signPathHost(): SignPathHost {
+    const live = (id: NodeId): SimNode | null => {
+      const n = this.nodes.get(id);
+      return n && n.up ? n : null;
+    };
+    return {
+      now: () => this.now,
+      live: (id) => {
+        const n = live(id);
+        return n ? ({ raft: n.raft, machine: n.machine } as SignNodeView) : null;
+      },
+      epoch: (id) => this.nodes.get(id)?.epoch ?? -1,
+      after: (id, ms, fn) => {
+        const n = live(id);
+        if (n) this.at(n, ms, fn);
+      },
+      appliedIndex: (id) => {
+        const n = live(id);
+        return n ? this.appliedIndex(n) : 0;
+      },
+      durableApplied: (id) => {
+        const n = this.nodes.get(id);
+        return n ? diskApplied(n.disk) : 0;
+      },
+      waitApplied: (id, index, fn) => {
+        const n = live(id);
+        if (!n) return;
+        if (this.appliedIndex(n) >= index) fn();
+        else n.appliedWaiters.push({ index, fn });
+      },
+      propose: (id, data, done) => {
+        const n = live(id);
+        if (!n) return;
+        if (this.opts.trace) this.trace(() => `${id} proposes a sign entry${n.busy ? ' (queued: writing)' : ''}${n.paused ? ' (queued: paused)' : ''}`);
+        if (n.busy || n.paused) {
+          n.pendingProposals.push({ data, done });
+          return;
+        }
+        const r = proposeOn(n.raft as Raft, data);
+        if (this.opts.trace) this.trace(() => `${id} proposal: ${r instanceof ProposalRefusedError ? r.message : `index ${r.index} term ${r.term}`}`);
+        this.afterInput(n);
+        done(r);
+      },
+      call: (originId, targetId, serve, onAnswer, onFail) => {
+        const origin = live(originId);
+        if (!origin) return;
+        // Answers and failures go to the process that made the call, not to a later one.
+        const originEpoch = origin.epoch;
+        const delay = (): number => this.rng.between(1, this.maxDelayMs);
+        const fail = (): void => this.at(origin, delay(), onFail, originEpoch);
+        const target = live(targetId);
+        if (!target) return fail(); // nothing listens: connection refused
+        // A cut link or a lost packet: the call hangs until the caller's deadline.
+        if (this.blocked.has(`${originId}>${targetId}`) || this.rng.chance(this.lossRate)) return;
+        const targetEpoch = target.epoch;
+        this.at(null, delay(), () => {
+          // The process the call was sent to died meanwhile: its connection is gone, the call fails.
+          if (!target.up || target.epoch !== targetEpoch) return fail();
+          const held: HeldCall = { fail };
+          target.held.add(held);
+          const run = (): void =>
+            serve((answer) => {
+              if (!target.held.delete(held)) return;
+              if (this.blocked.has(`${targetId}>${originId}`) || this.rng.chance(this.lossRate)) return;
+              this.at(origin, delay(), () => onAnswer(answer), originEpoch);
+            });
+          if (target.paused) target.deferred.push(run);
+          else run();
+        });
+      },
+      released: (r) => {
+        if (this.opts.trace) this.trace(() => {
+          const n = this.nodes.get(r.node) as SimNode;
+          return `${r.node} releases ${r.chainId} ${r.height}/${r.round}/${r.step}${r.storedTimestamp ? ' (stored timestamp)' : ''}: disk applied ${diskApplied(n.disk)}, core applied ${n.raft?.log.applied}${n.busy ? ', writing' : ''}`;
+        });
+        this.signerChecker.onReleased(r);
+      },
+    };
+  }
+
+  private fleetHost(): FleetHost {
+    return {
+      now: () => this.now,
+      after: (ms, fn) => this.at(null, ms, fn),
+      route: (home) => {
+        const n = this.nodes.get(home);
+        if (n && !n.decommissioned) return home;
+        // Its raft-signer node was removed from the cluster: the operator points it at another.
+        const others = [...this.nodes.values()].filter((m) => !m.decommissioned);
+        return others.length > 0 ? others[0].id : null;
+      },
+      send: (id, request, reply) => {
+        const n = this.nodes.get(id);
+        if (!n || !n.up) return false;
+        this.at(n, PRIVVAL_MS, () => {
+          if (this.opts.trace) this.trace(() => `${id} gets a sign request ${request.chainId} ${request.height}/${request.round}/${request.step}`);
+          this.signPath.sign(id, request, (outcome) => {
+            if (outcome.kind === 'refused') {
+              if (this.opts.trace) this.trace(() => `${id} refuses ${request.chainId} ${request.height}/${request.round}/${request.step}: ${outcome.reason}`);
+            }
+            this.at(null, PRIVVAL_MS, () => reply(outcome));
+          });
+        });
+        return true;
+      },
+    };
   }
 
   // --- network --------------------------------------------------------------------------------
@@ -464,6 +789,7 @@ class Simulation {
       if (live.length) {
         const victim = this.rng.pick(live);
         victim.paused = true;
+        if (this.opts.trace) this.trace(() => `${victim.id} pauses`);
         this.queue.push(this.now + this.rng.between(50, 1000), { kind: 'resume', node: victim.id });
       }
     } else if (fault === 'partition') {
@@ -535,12 +861,7 @@ class Simulation {
         this.queue.push(this.now + 1500, { kind: 'decommission', node: victim });
       } else {
         const id = `n${this.nextNodeNumber++}`;
-        const node = new SimNode(id, {
-          hardState: { term: 0, vote: '', commit: 0 },
-          snapshot: null,
-          entries: [],
-          machine: { applied: 0, digest: '' },
-        });
+        const node = new SimNode(id, emptyDisk());
         this.nodes.set(id, node);
         this.start(node);
         raft.proposeConfChange({ type: 'addLearner', node: id });
@@ -554,6 +875,7 @@ class Simulation {
   private heal(): void {
     this.healed = true;
     this.healAt = this.now;
+    this.fleet.markHeal();
     this.blocked.clear();
     this.lossRate = 0;
     this.dupRate = 0;
@@ -561,10 +883,7 @@ class Simulation {
     for (const n of this.nodes.values()) {
       if (n.decommissioned) continue;
       if (!n.up) this.start(n);
-      else if (n.paused) {
-        n.paused = false;
-        this.drain(n);
-      }
+      else if (n.paused) this.resume(n);
     }
   }
 }
@@ -573,18 +892,41 @@ function dataKey(data: Uint8Array): string {
   return Buffer.from(data).toString('latin1');
 }
 
-function applyToMachine(m: MachineState, e: Entry): MachineState {
-  // A cheap order-sensitive digest: equal digests mean equal applied sequences (in practice).
-  let h = 2166136261;
-  const s = `${m.digest}|${e.index}:${e.term}:${dataKey(e.data)}`;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
-  return { applied: e.index, digest: h.toString(16) };
+/**
+ * The background proposals that keep the Raft log busy ("p0", "p1", ...) are not signer commands;
+ * the signer machine applies them as no-ops (an empty entry, like a leader's). Signer commands
+ * start with field 1's tag (0x08), never with 'p'.
+ */
+function isFiller(e: Entry): boolean {
+  return e.type === EntryType.Normal && e.data.length > 0 && e.data[0] === 0x70;
 }
 
-function encodeMachine(m: MachineState): Uint8Array {
-  return Buffer.from(JSON.stringify(m));
+function withoutFiller(e: Entry): Entry {
+  return isFiller(e) ? { ...e, data: new Uint8Array(0) } : e;
 }
 
-function decodeMachine(data: Uint8Array): MachineState {
-  return JSON.parse(Buffer.from(data).toString()) as MachineState;
+function signRequestsOf(e: Entry): SignRequest[] {
+  if (e.type !== EntryType.Normal || e.data.length === 0 || isFiller(e)) return [];
+  const command = decodeSignerCommand(e.data);
+  return command.kind === 'sign' ? command.requests : [];
+}
+
+/** The applied index the disk's state machine holds, read as SignerStateMachine.load reads it. */
+function diskApplied(d: DurableState): number {
+  const v = d.stateMachine.get(APPLIED_KEY_HEX);
+  return v ? Number(new ProtoReader(v, 'applied index').uint64()) : 0;
+}
+
+function proposeOn(raft: Raft, data: Uint8Array): { index: number; term: number } | ProposalRefusedError {
+  try {
+    return raft.propose(data);
+  } catch (e) {
+    if (e instanceof ProposalRefusedError) return e;
+    throw e;
+  }
+}
+
+let sharedLogger: Logger | null = null;
+function quietLogger(): Logger {
+  return (sharedLogger ??= silentLogger());
 }

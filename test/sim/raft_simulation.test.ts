@@ -43,11 +43,13 @@ const factory = (C: typeof Raft) => (c: RaftConfig, p?: RaftPersistedState) => n
 
 describe('deterministic simulation', () => {
   test.each([3, 5])('300 seeds on %i nodes under faults: no violation, and liveness after healing', (nodes) => {
+    // The Raft core alone (its state machine applies, no validator node asks to sign), to keep
+    // this fast; signer_simulation.test.ts runs the same faults with signing.
     const failures: string[] = [];
     let events = 0;
     let committed = 0;
     for (let seed = 1; seed <= 300; seed++) {
-      const r = runSimulation({ seed, nodes });
+      const r = runSimulation({ seed, nodes, signing: false });
       events += r.events;
       committed += r.committed;
       if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: npm run sim -- --seed ${seed} --nodes ${nodes})`);
@@ -72,7 +74,7 @@ describe('deterministic simulation', () => {
 
   test('it catches a driver that sends before persisting (a crash forgets an acknowledged entry)', () => {
     const found = firstViolation({ sendBeforePersist: true }, 200);
-    expect(found?.violation).toMatch(/leader completeness|state machine safety|log matching|election safety/);
+    expect(found?.violation).toMatch(/leader completeness|state machine safety|log matching|election safety|durability: committed index/);
   });
 
   test('it reports a cluster that never recovers as a liveness violation', () => {
@@ -107,7 +109,15 @@ describe('npm run sim', () => {
 
   test('prints one summary line and exits 0 when every seed passes', () => {
     const out = execFileSync(process.execPath, [cli, '--seeds', '6', '--workers', '2'], { encoding: 'utf8' });
-    expect(out.trim()).toMatch(/^seeds=6 events=\d+ violations=0 time=[\d.]+s$/);
+    expect(out.trim()).toMatch(/^seeds=6 events=\d+ violations=0 time=[\d.]+s signatures=[1-9]\d* refusals=\d+$/);
+  });
+
+  test('prints the seed and the replay command of a broken sign path, and exits 1', () => {
+    const r = spawnSync(process.execPath, [cli, '--seeds', '2', '--workers', '1', '--broken', 'release-before-commit'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^seeds=2 events=\d+ violations=2 /);
+    expect(r.stdout).toMatch(/seed 1 \(5 nodes\): t=\d+ms: signer safety/);
+    expect(r.stdout).toMatch(/replay: npm run sim -- --seed 1 --nodes 5 --broken release-before-commit/);
   });
 
   test('refuses a node count it does not support', () => {

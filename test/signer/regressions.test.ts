@@ -1,6 +1,6 @@
-// Tests that FAIL against the current src/signer because of bugs found while writing the signer
-// tests. Each states the expected behaviour and names the proposed fix; they are kept apart from
-// the green suites on purpose. Move a test into its suite once its fix is in.
+// Regression tests for two bugs found in the sign path while writing its tests; each failed before
+// its fix: an import the log cannot carry halted every node that applied it, and records
+// installed from a snapshot were released before the batch that wrote them was durable.
 
 import fs from 'node:fs';
 import os from 'node:os';

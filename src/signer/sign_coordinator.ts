@@ -18,7 +18,7 @@ import { NodeId } from '../raft/types';
 import { KeyRing } from './key_ring';
 import { encodeSignerCommand, ImportStateCommand, signRequestProblem } from './signer_codec';
 import { ImportOutcome, SignerStateMachine } from './signer_state_machine';
-import { SignOutcome, SignPath, SignRefusalReason, SignRequest } from './sign_types';
+import { sameSignRequest, SignOutcome, SignPath, SignRefusalReason, SignRequest, signRequestKey } from './sign_types';
 
 /** The leader's answer to "decide this request": where its fate is recorded in the log. */
 export type LeaderAnswer =
@@ -62,21 +62,6 @@ interface Pending {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function coalesceKey(r: SignRequest): string {
-  return `${Buffer.from(r.pubKey).toString('hex')}:${r.height}:${r.round}:${r.step}:${Buffer.from(r.signBytes).toString('hex')}:${r.chainId}`;
-}
-
-function sameRequest(a: SignRequest, b: SignRequest): boolean {
-  return (
-    a.chainId === b.chainId &&
-    a.height === b.height &&
-    a.round === b.round &&
-    a.step === b.step &&
-    Buffer.from(a.pubKey).equals(Buffer.from(b.pubKey)) &&
-    Buffer.from(a.signBytes).equals(Buffer.from(b.signBytes))
-  );
 }
 
 function refused(reason: SignRefusalReason, message: string): SignOutcome {
@@ -238,7 +223,7 @@ export class SignCoordinator implements SignPath {
     const decision = this.machine.decisionAt(answer.index);
     if (decision && answer.position >= 0 && decision.term === answer.term) {
       const own = decision.signs[answer.position];
-      if (own && sameRequest(own.request, request)) return own.outcome;
+      if (own && sameSignRequest(own.request, request)) return own.outcome;
       this.logger.error('this node applied another request at the index the leader named; refusing', { index: answer.index });
       return refused('disagreement', `this node's entry ${answer.index} does not hold the request the leader decided there`);
     }
@@ -293,7 +278,7 @@ export class SignCoordinator implements SignPath {
 
   /** Joins an identical request already in flight, or queues this one for the next entry. */
   private proposeCoalesced(request: SignRequest): Promise<{ index: number; term: number; position: number }> {
-    const key = coalesceKey(request);
+    const key = signRequestKey(request);
     const existing = this.inFlight.get(key);
     if (existing) return existing;
     const ticket = new Promise<{ index: number; term: number; position: number }>((resolve, reject) => {

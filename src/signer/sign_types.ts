@@ -18,6 +18,22 @@ export interface SignRequest {
   signBytes: Uint8Array;
 }
 
+/** A string naming a request exactly (chain, key, HRS and sign bytes): identical requests share it. */
+export function signRequestKey(r: SignRequest): string {
+  return `${Buffer.from(r.pubKey).toString('hex')}:${r.height}:${r.round}:${r.step}:${Buffer.from(r.signBytes).toString('hex')}:${r.chainId}`;
+}
+
+export function sameSignRequest(a: SignRequest, b: SignRequest): boolean {
+  return (
+    a.chainId === b.chainId &&
+    a.height === b.height &&
+    a.round === b.round &&
+    a.step === b.step &&
+    Buffer.from(a.pubKey).equals(Buffer.from(b.pubKey)) &&
+    Buffer.from(a.signBytes).equals(Buffer.from(b.signBytes))
+  );
+}
+
 /** Why no signature was released. */
 export type SignRefusalReason =
   | FilePvRefusalReason

@@ -25,7 +25,7 @@ import { KeyRing } from '../signer/key_ring';
 import type { LeaderAnswer } from '../signer/sign_coordinator';
 import { encodeSignerCommand } from '../signer/signer_codec';
 import type { SignerStateMachine } from '../signer/signer_state_machine';
-import { SignOutcome, SignRefusalReason, SignRequest } from '../signer/sign_types';
+import { sameSignRequest, SignOutcome, SignRefusalReason, SignRequest, signRequestKey } from '../signer/sign_types';
 import { ReleasedSignature } from './signer_invariants';
 
 /** What the sign path sees of a node that is up. */
@@ -119,21 +119,6 @@ interface LeaderState {
   batch: { request: SignRequest; ticket: Ticket }[];
   flushScheduled: boolean;
   inFlight: Map<string, Ticket>;
-}
-
-function coalesceKey(r: SignRequest): string {
-  return `${Buffer.from(r.pubKey).toString('hex')}:${r.height}:${r.round}:${r.step}:${Buffer.from(r.signBytes).toString('hex')}:${r.chainId}`;
-}
-
-function sameRequest(a: SignRequest, b: SignRequest): boolean {
-  return (
-    a.chainId === b.chainId &&
-    a.height === b.height &&
-    a.round === b.round &&
-    a.step === b.step &&
-    Buffer.from(a.pubKey).equals(Buffer.from(b.pubKey)) &&
-    Buffer.from(a.signBytes).equals(Buffer.from(b.signBytes))
-  );
 }
 
 function refused(reason: SignRefusalReason, message: string): SignOutcome {
@@ -246,7 +231,7 @@ export class SimSignPath {
       const decision = node.machine.decisionAt(a.index);
       if (decision && a.position >= 0 && decision.term === a.term) {
         const own = decision.signs[a.position];
-        if (own && sameRequest(own.request, att.request)) return this.finish(att, own.outcome);
+        if (own && sameSignRequest(own.request, att.request)) return this.finish(att, own.outcome);
         return this.finish(att, refused('disagreement', `this node's entry ${a.index} does not hold the request the leader decided there`));
       }
       this.fromRecord(att, () =>
@@ -316,7 +301,7 @@ export class SimSignPath {
   /** Joins an identical request in flight, or queues this one for the next entry. */
   private proposeCoalesced(id: NodeId, request: SignRequest, ok: (t: TicketResult) => void, fail: () => void): void {
     const st = this.leaderState(id);
-    const key = coalesceKey(request);
+    const key = signRequestKey(request);
     let ticket = st.inFlight.get(key);
     if (ticket) this.stats.coalesced++;
     else {

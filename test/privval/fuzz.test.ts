@@ -19,76 +19,13 @@ import {
   voteSignBytes,
 } from '../../src/privval/sign_bytes';
 import { SlashingRecord, decideFilePv } from '../../src/signer/filepv_rules';
+import { fuzzRandom as prng, FuzzRandom as Rng, mutate } from '../support/fuzz_input';
 import { MESSAGE_VECTORS_V038, MESSAGE_VECTORS_V1, VOTE_SIGN_BYTES_CASES, unhex } from './vectors_fixture';
 
 const SEED = 0x5eed_2024;
 
-/** mulberry32: a tiny seeded PRNG, enough to spread test inputs; not for cryptography. */
-function prng(seed: number): { int(n: number): number; bytes(n: number): Uint8Array } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    int: (n) => Math.floor(next() * n),
-    bytes: (n) => {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) out[i] = Math.floor(next() * 256);
-      return out;
-    },
-  };
-}
-type Rng = ReturnType<typeof prng>;
 
-const INTERESTING_BYTES: number[][] = [
-  [0x80],
-  [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
-  [0xff, 0xff, 0xff, 0xff, 0x0f],
-  [0x7f],
-  [0x00],
-  [0x23], // start group, field 4
-  [0x24], // end group, field 4
-];
 
-/** One to four random edits: bit flips, byte overwrites, inserts, deletes, truncation, repeats. */
-function mutate(input: Uint8Array, rng: Rng): Uint8Array {
-  let b = Array.from(input);
-  const edits = 1 + rng.int(4);
-  for (let e = 0; e < edits; e++) {
-    const at = b.length === 0 ? 0 : rng.int(b.length);
-    switch (rng.int(7)) {
-      case 0:
-        if (b.length > 0) b[at] = (b[at] as number) ^ (1 << rng.int(8));
-        break;
-      case 1:
-        if (b.length > 0) b[at] = rng.int(256);
-        break;
-      case 2:
-        b.splice(at, 0, ...rng.bytes(1 + rng.int(3)));
-        break;
-      case 3:
-        b.splice(at, 1 + rng.int(3));
-        break;
-      case 4:
-        b = b.slice(0, at);
-        break;
-      case 5: {
-        const len = 1 + rng.int(8);
-        b.splice(at, 0, ...b.slice(at, at + len));
-        break;
-      }
-      case 6:
-        // Interesting varint bytes: continuation, sign-extended -1, large lengths.
-        b.splice(at, 0, ...(INTERESTING_BYTES[rng.int(INTERESTING_BYTES.length)] as number[]));
-        break;
-    }
-  }
-  return Uint8Array.from(b);
-}
 
 /** Runs `body`, accepting only the listed error types; returns what went wrong otherwise. */
 function onlyTyped(body: () => void, allowed: (new (...args: never[]) => Error)[]): string | null {

@@ -15,32 +15,13 @@ import { servePrivvalConnection } from '../../src/privval/privval_session';
 import { startPrivvalDialers } from '../../src/privval/privval_dialer';
 import { SignerIdentity } from '../../src/privval/signer_identity';
 import { decideFilePv } from '../../src/signer/filepv_rules';
+import { fuzzRandom as prng, FuzzRandom as Rng, INTERESTING_PROTOBUF_BYTES, mutate } from '../support/fuzz_input';
 import { FakeSignPath, NodeEnd, SocketPairs, TS2, captureLogger, eventually, makeProposal, makeVote, within } from './privval_fixtures';
 
 const SEED = 0x9e55_10f;
 const CHAIN = 'fuzz-chain';
 const key = ValidatorKey.fromSeed(new Uint8Array(32).fill(21));
 
-/** mulberry32: a tiny seeded PRNG, enough to pick mutations; not for cryptography. */
-function prng(seed: number): { int(n: number): number; bytes(n: number): Uint8Array } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    int: (n) => Math.floor(next() * n),
-    bytes: (n) => {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) out[i] = Math.floor(next() * 256);
-      return out;
-    },
-  };
-}
-type Rng = ReturnType<typeof prng>;
 
 const SEED_REQUESTS: PrivvalMessage[] = [
   { kind: 'pubKeyRequest', value: { chainId: CHAIN } },
@@ -64,41 +45,8 @@ const SEED_REQUESTS: PrivvalMessage[] = [
 ];
 const SEED_BODIES = SEED_REQUESTS.map((m) => encodeMessage(m));
 
-const INTERESTING: number[][] = [[0x80], [0xff, 0xff, 0xff, 0xff, 0x0f], [0x7f], [0x00], [0x23], [0x24], [0x12, 0x00], [0x42, 0x00]];
+const INTERESTING = [...INTERESTING_PROTOBUF_BYTES, [0x12, 0x00], [0x42, 0x00]];
 
-/** One to four edits: bit flips, overwrites, inserts, deletes, truncation, duplication, splices. */
-function mutate(input: Uint8Array, rng: Rng): Uint8Array {
-  let b = Array.from(input);
-  const edits = 1 + rng.int(4);
-  for (let e = 0; e < edits; e++) {
-    const at = b.length === 0 ? 0 : rng.int(b.length);
-    switch (rng.int(7)) {
-      case 0:
-        if (b.length > 0) b[at] = (b[at] as number) ^ (1 << rng.int(8));
-        break;
-      case 1:
-        if (b.length > 0) b[at] = rng.int(256);
-        break;
-      case 2:
-        b.splice(at, 0, ...rng.bytes(1 + rng.int(3)));
-        break;
-      case 3:
-        b.splice(at, 1 + rng.int(3));
-        break;
-      case 4:
-        b = b.slice(0, at);
-        break;
-      case 5: {
-        const len = 1 + rng.int(8);
-        b.splice(at, 0, ...b.slice(at, at + len));
-        break;
-      }
-      default:
-        b.splice(at, 0, ...(INTERESTING[rng.int(INTERESTING.length)] as number[]));
-    }
-  }
-  return Uint8Array.from(b);
-}
 
 function concat(parts: Uint8Array[]): Uint8Array {
   return Uint8Array.from(Buffer.concat(parts.map((p) => Buffer.from(p))));
@@ -137,10 +85,10 @@ interface FuzzCase {
 function buildCases(rng: Rng): FuzzCase[] {
   const cases: FuzzCase[] = [];
   const pick = (): Uint8Array => SEED_BODIES[rng.int(SEED_BODIES.length)] as Uint8Array;
-  for (let i = 0; i < 160; i++) cases.push({ name: `body-${i}`, bytes: encodeFrame(mutate(pick(), rng)) });
+  for (let i = 0; i < 160; i++) cases.push({ name: `body-${i}`, bytes: encodeFrame(mutate(pick(), rng, INTERESTING)) });
   for (let i = 0; i < 100; i++) {
     const frames = Array.from({ length: 1 + rng.int(3) }, () => encodeFrame(pick()));
-    cases.push({ name: `stream-${i}`, bytes: mutate(concat(frames), rng) });
+    cases.push({ name: `stream-${i}`, bytes: mutate(concat(frames), rng, INTERESTING) });
   }
   for (let i = 0; i < 40; i++) cases.push({ name: `random-${i}`, bytes: rng.bytes(rng.int(200)) });
   for (let i = 0; i < 20; i++) {
@@ -230,7 +178,7 @@ describe('dialer handshake fuzz', () => {
       connections++;
       socket.on('error', () => undefined);
       socket.resume();
-      socket.write(mutate(concat([validEphemeral, rng.bytes(rng.int(1100))]), rng));
+      socket.write(mutate(concat([validEphemeral, rng.bytes(rng.int(1100))]), rng, INTERESTING));
       if (rng.int(2) === 0) socket.end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXIT_FAILURE, EXIT_USAGE, expectedErrorMessage } from './cli_errors';
+import { registerClusterCommand } from './cluster_command';
 import { registerKeysCommand } from './keys_command';
 import { registerStartCommand } from './start_command';
 import { registerStateCommand } from './state_command';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerKeysCommand(program);
   registerStateCommand(program);
+  registerClusterCommand(program);
   return program;
 }
 

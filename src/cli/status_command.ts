@@ -1,8 +1,12 @@
-// `raft-signer status --home DIR [--json]`: asks every member, through this node's configuration
-// and certificate, for its state. Exit status 0 when a majority of the members answered.
+// `raft-signer status --home DIR [--json] [--watch [--interval MS]]`: asks every member, through
+// this node's configuration and certificate, for its state. Exit status 0 when a majority of the
+// voters answered. The members are config.yaml's peers plus any member the answering nodes know
+// (learners and voters added since config.yaml was written), reached at the addresses they report.
+// --watch redraws the table every interval until Ctrl-C.
 
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { fetchNodeStatus, NodeStatusView } from '../node/admin_service';
+import { CliError } from './cli_errors';
 import { clusterClient, grpcErrorText } from './cluster_client';
 
 export interface ClusterStatusRow {
@@ -28,23 +32,47 @@ export interface ClusterStatus {
   leader: string | null;
   chains: ChainStatusRow[];
   nodes: ClusterStatusRow[];
-  /** How many members answered, and how many make a majority. */
+  /** How many voters answered, how many there are, and how many make a majority. */
   reachable: number;
+  voters: number;
   majority: number;
+  /** The learners (non-voting members), as the freshest answer knows them. */
+  learners: string[];
 }
 
 export async function queryClusterStatus(home: string, deadlineMs = 2000): Promise<ClusterStatus> {
   const { config, credentialsFor } = clusterClient(home);
-  const answers = await Promise.all(
-    config.peers.map(async (peer): Promise<{ id: string; status?: NodeStatusView; error?: string }> => {
-      try {
-        const status = await fetchNodeStatus(peer.address, credentialsFor(peer.id), peer.id, deadlineMs);
-        return { id: peer.id, status };
-      } catch (e) {
-        return { id: peer.id, error: grpcErrorText(e) };
-      }
-    }),
-  );
+  type Answer = { id: string; status?: NodeStatusView; error?: string };
+  const ask = async (id: string, address: string): Promise<Answer> => {
+    try {
+      return { id, status: await fetchNodeStatus(address, credentialsFor(id), id, deadlineMs) };
+    } catch (e) {
+      return { id, error: grpcErrorText(e) };
+    }
+  };
+  const answers = await Promise.all(config.peers.map((peer) => ask(peer.id, peer.address)));
+  // The membership from the member that has applied the most (the others may lag behind).
+  const freshestOf = (list: Answer[]): NodeStatusView | undefined => {
+    let best: NodeStatusView | undefined;
+    for (const a of list) if (a.status && (!best || a.status.appliedIndex > best.appliedIndex)) best = a.status;
+    return best;
+  };
+  const members = freshestOf(answers);
+  if (members) {
+    // Members config.yaml does not list: ask them at the address a member's peer links use.
+    const asked = new Set(answers.map((a) => a.id));
+    const addresses = new Map<string, string>();
+    for (const a of answers) for (const p of a.status?.peers ?? []) addresses.set(p.id, p.address);
+    const extra = [...members.voters, ...members.learners].filter((id) => !asked.has(id));
+    answers.push(
+      ...(await Promise.all(
+        extra.map((id) => {
+          const address = addresses.get(id);
+          return address ? ask(id, address) : Promise.resolve({ id, error: 'no member reports an address for it' });
+        }),
+      )),
+    );
+  }
   // The leader with the highest term any member reports (a deposed leader may not know yet).
   let leader: string | null = null;
   let leaderTerm = -1;
@@ -59,12 +87,12 @@ export async function queryClusterStatus(home: string, deadlineMs = 2000): Promi
       ? { id: a.id, role: a.status.role, term: a.status.term, commitIndex: a.status.commitIndex, appliedIndex: a.status.appliedIndex }
       : { id: a.id, role: 'unreachable', term: null, commitIndex: null, appliedIndex: null, error: a.error },
   );
-  const reachable = answers.filter((a) => a.status).length;
-  // The watermarks from the member that has applied the most (the others may lag behind).
-  let freshest: NodeStatusView | undefined;
-  for (const a of answers) if (a.status && (!freshest || a.status.appliedIndex > freshest.appliedIndex)) freshest = a.status;
+  const freshest = freshestOf(answers);
+  // A majority of the voters decides; without any answer, config.yaml's peers are the best guess.
+  const voters = freshest?.voters ?? config.peers.map((p) => p.id);
+  const reachable = answers.filter((a) => a.status && voters.includes(a.id)).length;
   const chains = (freshest?.chains ?? []).map(({ chainId, pubKey, height, round, step }) => ({ chainId, pubKey, height, round, step }));
-  return { leader, chains, nodes, reachable, majority: Math.floor(config.peers.length / 2) + 1 };
+  return { leader, chains, nodes, reachable, voters: voters.length, learners: freshest?.learners ?? [], majority: Math.floor(voters.length / 2) + 1 };
 }
 
 export function formatStatusTable(s: ClusterStatus): string {
@@ -74,12 +102,75 @@ export function formatStatusTable(s: ClusterStatus): string {
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   const out = [line(header), ...rows.map(line)];
   out.push('');
-  out.push(`leader: ${s.leader ?? 'none'}; ${s.reachable} of ${s.nodes.length} nodes answered (a majority is ${s.majority})`);
+  out.push(`leader: ${s.leader ?? 'none'}; ${s.reachable} of ${s.voters} nodes answered (a majority is ${s.majority})`);
+  if (s.learners.length > 0) out.push(`learners (replicate, do not vote or sign): ${s.learners.join(', ')}`);
   for (const c of s.chains) {
     out.push(`chain ${c.chainId} key ${c.pubKey.slice(0, 16)}…: last signed height ${c.height} round ${c.round} step ${c.step}`);
   }
   for (const n of s.nodes) if (n.error) out.push(`${n.id}: ${n.error}`);
   return out.join('\n') + '\n';
+}
+
+export interface WatchOptions {
+  /** One status round; a rejection is shown in the frame and the watch goes on. */
+  query: () => Promise<ClusterStatus>;
+  write: (text: string) => void;
+  intervalMs: number;
+  /** Redraw in place with ANSI (a terminal) or print successive tables (a pipe or a file). */
+  tty: boolean;
+  /** Aborted on Ctrl-C: the watch returns after the frame in progress. */
+  signal: AbortSignal;
+  now?: () => Date;
+}
+
+/** Home the cursor and clear the screen: the table is redrawn where it was. */
+export const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+
+/** The text of one watch frame. */
+export function formatWatchFrame(body: string, at: Date, intervalMs: number, tty: boolean): string {
+  const stamp = at.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  if (tty) return `${CLEAR_SCREEN}raft-signer status at ${stamp} (every ${intervalMs} ms; Ctrl-C to stop)\n\n${body}`;
+  return `--- ${stamp}\n${body}\n`;
+}
+
+/** Prints a status frame every interval until `signal` is aborted. */
+export async function watchClusterStatus(options: WatchOptions): Promise<void> {
+  const now = options.now ?? (() => new Date());
+  while (!options.signal.aborted) {
+    const started = Date.now();
+    let body: string;
+    try {
+      body = formatStatusTable(await options.query());
+    } catch (e) {
+      body = `cannot ask the cluster: ${(e as Error).message}\n`;
+    }
+    if (options.signal.aborted) return;
+    options.write(formatWatchFrame(body, now(), options.intervalMs, options.tty));
+    await abortableSleep(Math.max(0, options.intervalMs - (Date.now() - started)), options.signal);
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
+/** The shortest --interval: each round asks every member, and a terminal cannot show faster. */
+export const MIN_WATCH_INTERVAL_MS = 100;
+
+function parseInterval(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < MIN_WATCH_INTERVAL_MS) {
+    throw new InvalidArgumentError(`must be a whole number of milliseconds, at least ${MIN_WATCH_INTERVAL_MS}`);
+  }
+  return Number(value);
 }
 
 export function registerStatusCommand(program: Command): void {
@@ -88,7 +179,29 @@ export function registerStatusCommand(program: Command): void {
     .description("ask the cluster for its state through this node's configuration")
     .requiredOption('--home <dir>', "a node's home directory (holds config.yaml)")
     .option('--json', 'one JSON object on stdout')
-    .action(async (opts: { home: string; json?: boolean }) => {
+    .option('--watch', 'redraw the table until Ctrl-C')
+    .option('--interval <ms>', `with --watch: milliseconds between rounds (at least ${MIN_WATCH_INTERVAL_MS})`, parseInterval, 1000)
+    .action(async (opts: { home: string; json?: boolean; watch?: boolean; interval: number }) => {
+      if (opts.watch) {
+        if (opts.json) throw new CliError('--watch draws a table; use --json without --watch (and poll) for machine-readable output');
+        const stop = new AbortController();
+        const onSignal = (): void => stop.abort();
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        try {
+          await watchClusterStatus({
+            query: () => queryClusterStatus(opts.home, Math.min(2000, Math.max(500, opts.interval))),
+            write: (text) => process.stdout.write(text),
+            intervalMs: opts.interval,
+            tty: process.stdout.isTTY === true,
+            signal: stop.signal,
+          });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+        return;
+      }
       const status = await queryClusterStatus(opts.home);
       if (opts.json) {
         process.stdout.write(
@@ -97,6 +210,7 @@ export function registerStatusCommand(program: Command): void {
             nodes: status.nodes.map(({ id, role, term, commitIndex, appliedIndex }) => ({ id, role, term, commitIndex, appliedIndex })),
             reachable: status.reachable,
             majority: status.majority,
+            learners: status.learners,
             chains: status.chains.map((c) => ({ ...c, height: Number(c.height) })),
           }) + '\n',
         );

@@ -1,9 +1,27 @@
 // The Admin gRPC service on a node's shared server, and the client side used by the CLI. The
-// server already requires a certificate that chains to the cluster CA (mutual TLS); status is
-// read-only, so any such certificate, node or admin client, may read it.
+// server already requires a certificate that chains to the cluster CA (mutual TLS).
+//
+// Who may do what (authorizeAdminChange):
+//  - reads (Status, ChainState): any certificate of the cluster CA, node or admin client;
+//  - changes (ImportState, TransferLeader, AddLearner, Promote, Remove): an admin client
+//    certificate (role client: what `testnet` writes to admin/ for operators, `--admin DIR`), or
+//    the node certificate of a current VOTER (`--home` of a voter). A voter's certificate already
+//    carries full authority over the log (it votes, it may lead, and a leader proposes any change
+//    it likes), so accepting it adds no power; a learner's, a removed node's or a not-yet-added
+//    node's certificate carries none, and accepting it would let a standby promote itself or a
+//    removed node add itself back. Certificates of neither role are refused.
+//
+// Changes are carried out by the leader only. Another node answers FAILED_PRECONDITION with the
+// leader's id and address in the trailing metadata, and the CLI asks the leader (forwarding on
+// the server would need the node to hold an admin-capable client of its own and to pass the
+// caller's identity along; a redirect keeps the caller's own certificate on every hop).
+// Every refusal is an AdminError: a code the client can act on (AdminErrorCode), the node that
+// answered, and a message that says what to do.
 
 import * as grpc from '@grpc/grpc-js';
-import { RaftStatus, Role } from '../raft/types';
+import { nodeIdOf } from '../certs/certificate_identity';
+import { NodeId, RaftStatus, Role } from '../raft/types';
+import { CallWithAuthContext, peerCertificateIdentity } from '../transport/peer_identity';
 import { PeerStatus } from '../transport/raft_transport';
 import { loadProtoFile } from '../transport/proto_loader';
 
@@ -45,12 +63,44 @@ export interface ChainStateView {
   appliedIndex: number;
 }
 
+/** The outcome of a leadership transfer. */
+export interface TransferLeaderView {
+  /** The leader before (the node that answered). */
+  from: string;
+  /** The leader after; equals `from` when it already was the one asked for. */
+  leader: string;
+  term: number;
+}
+
+/** The membership after a change was committed (or found already in place). */
+export interface MembershipView {
+  changed: boolean;
+  index: number;
+  voters: string[];
+  learners: string[];
+  leader: string;
+  message: string;
+}
+
+export type MembershipChange =
+  | { kind: 'add-learner'; id: string; address: string }
+  | { kind: 'promote'; id: string }
+  | { kind: 'remove'; id: string };
+
 /** What the Admin service asks of the node beyond its Raft status. */
 export interface AdminBackend {
+  /** This node's id, for refusals. */
+  nodeId: string;
   status(): NodeStatusView;
+  /** The current voters: their node certificates may make changes (see the file header). */
+  voters(): readonly string[];
   /** Commits an import (leader only: throws NotLeaderAdminError elsewhere). */
   importState(request: ImportStateRequestView): Promise<{ imported: boolean; message: string; index: number }>;
   chainState(chainId: string): ChainStateView | null;
+  /** Leader only; throws AdminError. `to` null: the most up-to-date live voter. */
+  transferLeader(to: string | null, budgetMs: number): Promise<TransferLeaderView>;
+  /** Leader only; throws AdminError. Resolves once the change is committed and applied here. */
+  changeMembership(change: MembershipChange, budgetMs: number): Promise<MembershipView>;
 }
 
 export interface ImportStateRequestView {
@@ -63,19 +113,165 @@ export interface ImportStateRequestView {
   signature: Uint8Array;
 }
 
-/** An admin command that only the leader can carry out was sent to another node. */
-export class NotLeaderAdminError extends Error {
+/**
+ * Why an admin call was refused. The client retries the transient ones (see RETRYABLE_ADMIN_ERRORS)
+ * and reports the others with the message.
+ */
+export type AdminErrorCode =
+  /** Sent to a follower: the metadata names the leader and its address. */
+  | 'not-leader'
+  /** No leader is known: an election is running, or a majority of voters is unreachable. */
+  | 'no-leader'
+  /** The leader appended the change but a majority did not acknowledge it in time. */
+  | 'no-quorum'
+  /** Another membership change is not committed yet (thesis 4.1: one at a time). */
+  | 'change-pending'
+  /** A new leader has not committed an entry of its own term yet; changes wait for that. */
+  | 'term-not-committed'
+  /** A leadership transfer is running; changes wait for it. */
+  | 'transfer-in-progress'
+  /** The learner to promote is not replicating yet. */
+  | 'learner-not-caught-up'
+  /** The node named is not a member (or not a learner/voter, as the change needs). */
+  | 'not-a-member'
+  /** The node named is already a member in another role or at another address. */
+  | 'already-member'
+  /** Malformed request: bad id, bad address, a change the core refuses. */
+  | 'invalid-request'
+  /** The transfer target did not take over in time. */
+  | 'transfer-failed'
+  /** Leadership changed before the change committed: nothing changed, try again. */
+  | 'lost'
+  /** This node is stopping or stopped after an error. */
+  | 'node-stopped'
+  /** The caller's certificate may not make changes. */
+  | 'not-authorized';
+
+/** Codes that can clear up by themselves within seconds: the CLI retries them until its timeout. */
+export const RETRYABLE_ADMIN_ERRORS: ReadonlySet<AdminErrorCode> = new Set<AdminErrorCode>([
+  'not-leader',
+  'no-leader',
+  'change-pending',
+  'term-not-committed',
+  'transfer-in-progress',
+  'learner-not-caught-up',
+  'lost',
+]);
+
+const ADMIN_ERROR_GRPC_CODE: Record<AdminErrorCode, grpc.status> = {
+  'not-leader': grpc.status.FAILED_PRECONDITION,
+  'no-leader': grpc.status.UNAVAILABLE,
+  'no-quorum': grpc.status.UNAVAILABLE,
+  'change-pending': grpc.status.ABORTED,
+  'term-not-committed': grpc.status.ABORTED,
+  'transfer-in-progress': grpc.status.ABORTED,
+  'learner-not-caught-up': grpc.status.FAILED_PRECONDITION,
+  'not-a-member': grpc.status.NOT_FOUND,
+  'already-member': grpc.status.ALREADY_EXISTS,
+  'invalid-request': grpc.status.INVALID_ARGUMENT,
+  'transfer-failed': grpc.status.ABORTED,
+  lost: grpc.status.ABORTED,
+  'node-stopped': grpc.status.UNAVAILABLE,
+  'not-authorized': grpc.status.PERMISSION_DENIED,
+};
+
+/** Trailing metadata keys of an admin refusal. */
+export const ADMIN_ERROR_KEY = 'raftsigner-admin-error';
+export const ADMIN_NODE_KEY = 'raftsigner-node';
+export const ADMIN_LEADER_KEY = 'raftsigner-leader';
+export const ADMIN_LEADER_ADDRESS_KEY = 'raftsigner-leader-address';
+
+/** A refused admin call, on the server (thrown by the backend) and on the client (adminErrorOf). */
+export class AdminError extends Error {
   constructor(
+    readonly code: AdminErrorCode,
+    message: string,
+    /** The node that answered. */
     readonly nodeId: string,
-    readonly leader: string | null,
+    /** The leader as that node knows it (not-leader), with its address when known. */
+    readonly leader: { id: string; address: string | null } | null = null,
   ) {
+    super(message);
+    this.name = 'AdminError';
+  }
+
+  get retryable(): boolean {
+    return RETRYABLE_ADMIN_ERRORS.has(this.code);
+  }
+
+  toServiceError(): Partial<grpc.StatusObject> {
+    const metadata = new grpc.Metadata();
+    metadata.set(ADMIN_ERROR_KEY, this.code);
+    metadata.set(ADMIN_NODE_KEY, this.nodeId);
+    if (this.leader) {
+      metadata.set(ADMIN_LEADER_KEY, this.leader.id);
+      if (this.leader.address) metadata.set(ADMIN_LEADER_ADDRESS_KEY, this.leader.address);
+    }
+    return { code: ADMIN_ERROR_GRPC_CODE[this.code], details: this.message, metadata };
+  }
+}
+
+/** An admin command that only the leader can carry out was sent to another node. */
+export class NotLeaderAdminError extends AdminError {
+  constructor(nodeId: string, leader: string | null, leaderAddress: string | null = null) {
     super(
+      leader ? 'not-leader' : 'no-leader',
       leader
-        ? `node ${nodeId} is not the leader; send this to the leader, ${leader}`
-        : `node ${nodeId} is not the leader and knows no leader: the cluster has no quorum right now`,
+        ? `node ${nodeId} is not the leader; send this to the leader, ${leader}${leaderAddress ? ` (${leaderAddress})` : ''}`
+        : `node ${nodeId} is not the leader and knows no leader: an election is running or the cluster has no quorum right now; ` +
+            'check `raft-signer status` and bring a majority of the voters back',
+      nodeId,
+      leader ? { id: leader, address: leaderAddress } : null,
     );
     this.name = 'NotLeaderAdminError';
   }
+}
+
+/** The AdminError a failed client call carries, or null when the failure is not an admin refusal. */
+export function adminErrorOf(e: unknown): AdminError | null {
+  const err = e as Partial<grpc.ServiceError>;
+  if (!(err.metadata instanceof grpc.Metadata)) return null;
+  const first = (key: string): string | null => {
+    const v = err.metadata?.get(key)[0];
+    return typeof v === 'string' && v !== '' ? v : null;
+  };
+  const code = first(ADMIN_ERROR_KEY) as AdminErrorCode | null;
+  if (code === null || !(code in ADMIN_ERROR_GRPC_CODE)) return null;
+  const leader = first(ADMIN_LEADER_KEY);
+  return new AdminError(code, err.details || err.message || code, first(ADMIN_NODE_KEY) ?? '?', leader ? { id: leader, address: first(ADMIN_LEADER_ADDRESS_KEY) } : null);
+}
+
+export type AdminAuthorization = { ok: true; caller: string } | { ok: false; error: AdminError };
+
+/** Whether the caller may change the cluster; see the file header for the rule and why. */
+export function authorizeAdminChange(call: CallWithAuthContext, nodeId: string, voters: readonly string[]): AdminAuthorization {
+  const identity = peerCertificateIdentity(call);
+  if (!identity) {
+    return { ok: false, error: new AdminError('not-authorized', `node ${nodeId}: the caller presented no verified client certificate`, nodeId) };
+  }
+  if (identity.role === 'client') return { ok: true, caller: `admin client ${identity.commonName}` };
+  const callerNode = nodeIdOf(identity);
+  if (callerNode !== null && voters.includes(callerNode)) return { ok: true, caller: `node ${callerNode}` };
+  const what =
+    callerNode !== null
+      ? `the node certificate of ${callerNode}, which is not a voter (voters: ${voters.join(', ') || 'none'})`
+      : `a certificate that is neither an admin client nor a node certificate (CN=${identity.commonName})`;
+  return {
+    ok: false,
+    error: new AdminError(
+      'not-authorized',
+      `node ${nodeId} refuses the change: the caller presented ${what}; use the admin client certificate (--admin DIR) or the home of a voter (--home)`,
+      nodeId,
+    ),
+  };
+}
+
+/** How long a call may still run (its deadline minus a margin for the answer), within [min, max]. */
+export function callBudgetMs(call: { getDeadline(): grpc.Deadline }, fallbackMs: number, minMs = 200, maxMs = 60_000): number {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (!Number.isFinite(at)) return fallbackMs;
+  return Math.max(minMs, Math.min(maxMs, at - Date.now() - 100));
 }
 
 function adminService(): grpc.ServiceClientConstructor {
@@ -105,10 +301,49 @@ export function statusView(raft: RaftStatus, peers: PeerStatus[], chains: ChainW
   };
 }
 
+/** How long a change may take when the caller set no deadline. */
+const DEFAULT_CHANGE_BUDGET_MS = 10_000;
+
+function toWireMembership(v: MembershipView): WireMembership {
+  return { ...v, index: String(v.index) };
+}
+
+function refusal(e: unknown, nodeId: string): Partial<grpc.StatusObject> {
+  if (e instanceof AdminError) return e.toServiceError();
+  return { code: grpc.status.INTERNAL, details: `node ${nodeId}: ${(e as Error).message}` };
+}
+
 /** Adds the Admin service to the node's shared server. */
 export function addAdminService(server: grpc.Server, backend: AdminBackend): void {
+  const authorized = (call: CallWithAuthContext, callback: grpc.sendUnaryData<unknown>): boolean => {
+    const auth = authorizeAdminChange(call, backend.nodeId, backend.voters());
+    if (!auth.ok) callback(auth.error.toServiceError());
+    return auth.ok;
+  };
+  const change = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>, change: MembershipChange): void => {
+    if (!authorized(call, callback)) return;
+    backend.changeMembership(change, callBudgetMs(call, DEFAULT_CHANGE_BUDGET_MS)).then(
+      (v) => callback(null, toWireMembership(v)),
+      (e: unknown) => callback(refusal(e, backend.nodeId)),
+    );
+  };
   server.addService(adminService().service, {
+    TransferLeader: (call: grpc.ServerUnaryCall<{ to: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!authorized(call, callback)) return;
+      backend.transferLeader(call.request.to === '' ? null : call.request.to, callBudgetMs(call, DEFAULT_CHANGE_BUDGET_MS)).then(
+        (v) => callback(null, { from: v.from, leader: v.leader, term: String(v.term) }),
+        (e: unknown) => callback(refusal(e, backend.nodeId)),
+      );
+    },
+    AddLearner: (call: grpc.ServerUnaryCall<{ id: string; address: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+      change(call, callback, { kind: 'add-learner', id: call.request.id, address: call.request.address }),
+    Promote: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+      change(call, callback, { kind: 'promote', id: call.request.id }),
+    Remove: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+      change(call, callback, { kind: 'remove', id: call.request.id }),
     ImportState: (call: grpc.ServerUnaryCall<WireImportState, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      // Raising a watermark is a change like any other: the same certificates may make it.
+      if (!authorized(call, callback)) return;
       const w = call.request;
       if (!/^\d+$/.test(w.height) || w.round < 0 || w.step > 3 || w.pubKey.length !== 32 || w.chainId === '') {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed import: needs a chain id, a 32-byte key, height >= 0, round >= 0, step 0..3' });
@@ -119,7 +354,7 @@ export function addAdminService(server: grpc.Server, backend: AdminBackend): voi
         .then(
           (r) => callback(null, { imported: r.imported, message: r.message, index: String(r.index) }),
           (e: unknown) =>
-            callback({ code: e instanceof NotLeaderAdminError ? grpc.status.FAILED_PRECONDITION : grpc.status.UNAVAILABLE, details: (e as Error).message }),
+            callback(e instanceof AdminError ? e.toServiceError() : { code: grpc.status.UNAVAILABLE, details: (e as Error).message }),
         );
     },
     ChainState: (call: grpc.ServerUnaryCall<{ chainId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
@@ -171,6 +406,15 @@ interface WireImportState {
   signature: Buffer;
 }
 
+interface WireMembership {
+  changed: boolean;
+  index: string;
+  voters: string[];
+  learners: string[];
+  leader: string;
+  message: string;
+}
+
 interface WireStatus {
   id: string;
   role: string;
@@ -193,7 +437,7 @@ function callAdmin<Res>(
   address: string,
   credentials: grpc.ChannelCredentials,
   serverName: string,
-  method: 'Status' | 'ImportState' | 'ChainState',
+  method: 'Status' | 'ImportState' | 'ChainState' | 'TransferLeader' | 'AddLearner' | 'Promote' | 'Remove',
   request: object,
   deadlineMs: number,
 ): Promise<Res> {
@@ -286,4 +530,40 @@ export async function sendImportState(
     deadlineMs,
   );
   return { imported: res.imported, message: res.message, index: Number(res.index) };
+}
+
+/** Where and how to reach one node for an admin call. */
+export interface AdminTarget {
+  address: string;
+  credentials: grpc.ChannelCredentials;
+  /** The node id expected (TLS SNI and authority); any name when the id is unknown. */
+  serverName: string;
+}
+
+/**
+ * Asks a node to hand leadership over (to `to`, or to the best voter when null). A follower
+ * rejects with an AdminError 'not-leader' naming the leader (adminErrorOf).
+ */
+export async function sendTransferLeader(target: AdminTarget, to: NodeId | null, deadlineMs: number): Promise<TransferLeaderView> {
+  const res = await callAdmin<{ from: string; leader: string; term: string }>(
+    target.address,
+    target.credentials,
+    target.serverName,
+    'TransferLeader',
+    { to: to ?? '' },
+    deadlineMs,
+  );
+  return { from: res.from, leader: res.leader, term: Number(res.term) };
+}
+
+/** Asks a node to make a membership change; the same refusals as sendTransferLeader. */
+export async function sendMembershipChange(target: AdminTarget, change: MembershipChange, deadlineMs: number): Promise<MembershipView> {
+  const [method, request] =
+    change.kind === 'add-learner'
+      ? (['AddLearner', { id: change.id, address: change.address }] as const)
+      : change.kind === 'promote'
+        ? (['Promote', { id: change.id }] as const)
+        : (['Remove', { id: change.id }] as const);
+  const res = await callAdmin<WireMembership>(target.address, target.credentials, target.serverName, method, request, deadlineMs);
+  return { ...res, index: Number(res.index) };
 }

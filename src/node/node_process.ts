@@ -1,12 +1,23 @@
-// One raft-signer node as a process: config, store, gRPC server with the Raft transport and the
-// Admin service, and the driver; plus a graceful stop that hands leadership over first.
+// One raft-signer node as a process: config, store, gRPC server with the Raft transport, the
+// Signer, Admin and health services, and the driver; the metrics and health HTTP endpoint; plus a
+// graceful stop that hands leadership over first.
+//
+// The measurements come from outside the modules measured, so that none of them depends on
+// metrics: the driver's writes are timed around the storage's persist, applies around the state
+// machine, leader changes through the driver's role listener, contact with peers through the
+// transport's onMessage, sign outcomes around the coordinator's sign, privval through the
+// dialers' observer. See src/metrics/node_metrics.ts for the series.
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { loadNodeConfig, NodeConfig } from '../config/node_config';
+import { ConfigError, configFilePath, loadNodeConfig, NodeConfig } from '../config/node_config';
 import { createLogger, Logger, LogLevel } from '../log/logger';
-import { NodeId, ProgressStatus, Role } from '../raft/types';
+import { defaultHealthThresholds, evaluateHealth, HealthReport } from '../metrics/health';
+import { NodeMetrics } from '../metrics/node_metrics';
+import { Entry, NodeId, ProgressStatus, Role } from '../raft/types';
 import { ProposalRefusedError } from '../raft/errors';
 import { RaftStorage } from '../storage/raft_storage';
 import {
@@ -21,11 +32,15 @@ import { RaftTransport } from '../transport/raft_transport';
 import { loadValidatorKeyFile } from '../keys/encrypted_key_file';
 import { ValidatorKey } from '../keys/validator_key';
 import { KeyRing } from '../signer/key_ring';
-import { SignCoordinator } from '../signer/sign_coordinator';
 import { SignerStateMachine } from '../signer/signer_state_machine';
 import { addSignerService, GrpcLeaderForwarder } from '../signer/signer_service';
-import { AdminBackend, addAdminService, NotLeaderAdminError, statusView } from './admin_service';
-import { RaftNode } from './raft_node';
+import { AdminBackend, addAdminService, fetchNodeStatus, NotLeaderAdminError, statusView } from './admin_service';
+import { ClusterAdmin } from './cluster_admin';
+import { addGrpcHealthService } from './grpc_health_service';
+import { NodeHttpServer, startNodeHttpServer } from './health_server';
+import { MemberDirectory, MembershipSync } from './member_directory';
+import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
+import { RaftNode, StateMachine } from './raft_node';
 import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
 import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
 
@@ -34,10 +49,27 @@ export interface RunningNode {
   node: RaftNode;
   privval: PrivvalDialers;
   machine: SignerStateMachine;
-  coordinator: SignCoordinator;
+  coordinator: MemberSignCoordinator;
+  metrics: NodeMetrics;
+  /** The metrics and health HTTP endpoint (host:port), or null when metrics.listen is not set. */
+  httpAddress: string | null;
+  /** Liveness and readiness now, as /healthz, /readyz and the gRPC health service report them. */
+  health(): HealthReport;
   logger: Logger;
   /** Hands leadership to an up-to-date follower if this node leads, then stops everything. */
   stop(): Promise<void>;
+}
+
+export interface StartNodeOptions {
+  logLevel?: LogLevel;
+  json?: boolean;
+  /**
+   * Export Node.js process metrics too (default true). Several nodes in one process (tests) must
+   * turn this off: those monitors are process-wide and cannot be removed.
+   */
+  processMetrics?: boolean;
+  /** Overrides config.yaml's metrics.listen (tests: '127.0.0.1:0'); null: no HTTP endpoint. */
+  metricsListen?: string | null;
 }
 
 /** A cluster's identity for its stores: derived from its CA, so a store from another cluster is refused. */
@@ -70,13 +102,15 @@ export async function loadKeyRing(config: NodeConfig): Promise<KeyRing> {
   return new KeyRing(keys);
 }
 
-export async function startNodeProcess(home: string, options: { logLevel?: LogLevel; json?: boolean } = {}): Promise<RunningNode> {
+export async function startNodeProcess(home: string, options: StartNodeOptions = {}): Promise<RunningNode> {
   const config = loadNodeConfig(home);
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, json: options.json, defaultMeta: { node: config.id } });
   const tls = readTls(config);
   const keys = await loadKeyRing(config);
   const signerIdentity = loadOrCreateSignerIdentity(config.home);
+  const metrics = new NodeMetrics({ nodeId: config.id, version: safeVersion(), processMetrics: options.processMetrics ?? true });
   const storage = await RaftStorage.open(config.dataDir, { nodeId: config.id, clusterId: clusterIdOf(tls.ca) });
+  timePersist(storage, metrics);
   let machine: SignerStateMachine;
   try {
     machine = await SignerStateMachine.load(storage.load().stateMachine, keys, logger);
@@ -84,75 +118,157 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
     await storage.close();
     throw e;
   }
+  const directory = MemberDirectory.load({
+    selfId: config.id,
+    configPeers: config.peers,
+    file: MemberDirectory.defaultFile(config.home),
+    logger,
+  });
   const server = createSharedServer();
+  // Both are made after the transport and the driver that call into them: until then, nothing to do.
   let node: RaftNode | null = null;
+  let membership: MembershipSync | null = null;
+  /** When a message from each peer last arrived: readiness counts contact, not the core's flags. */
+  const lastHeard = new Map<NodeId, number>();
   const transport = new RaftTransport({
     selfId: config.id,
-    peers: config.peers.filter((p) => p.id !== config.id),
+    // config.yaml's peers until the core, created below, says who the members are (sync.refresh()).
+    peers: directory.peersFor({ voters: [], learners: [] }),
     tls,
     server,
     logger,
-    onMessage: (m) => node?.receive(m),
+    onMessage: (m) => {
+      lastHeard.set(m.from, Date.now());
+      node?.receive(m);
+    },
     onPeerUnreachable: (peer) => node?.reportUnreachable(peer),
   });
-  const created = await RaftNode.create({
-    id: config.id,
-    founders: config.peers.map((p) => p.id),
-    join: config.join,
-    storage,
-    sender: transport,
-    machine,
-    machineApplied: machine.applied,
-    timing: config.raft,
+  let created: RaftNode;
+  try {
+    created = await RaftNode.create({
+      id: config.id,
+      founders: config.peers.map((p) => p.id),
+      join: config.join,
+      storage,
+      sender: transport,
+      machine: observedMachine(machine, metrics, (entries) => membership?.onCommitted(entries)),
+      machineApplied: machine.applied,
+      timing: config.raft,
+      logger,
+    });
+  } catch (e) {
+    transport.close();
+    await storage.close();
+    throw e;
+  }
+  node = created;
+  created.onRoleChange((_role, leader) => metrics.observeLeader(leader, created.status().term));
+  const nodeCredentials = (id: NodeId): grpc.ChannelCredentials => clusterChannelCredentials(tls, id, 'node');
+  const sync = new MembershipSync({
+    directory,
+    confState: () => created.status().confState,
+    updatePeers: (peers) => transport.updatePeers(peers),
+    askPeer: async (peer) => (await fetchNodeStatus(peer.address, nodeCredentials(peer.id), peer.id, 1000)).peers,
     logger,
   });
-  node = created;
-  const peerAddress = new Map(config.peers.map((p) => [p.id, p.address]));
-  const forwarder = new GrpcLeaderForwarder(
-    (id) => peerAddress.get(id) ?? null,
-    (id) => clusterChannelCredentials(tls, id, 'node'),
-  );
-  const coordinator = new SignCoordinator({
+  membership = sync;
+  sync.refresh();
+  const forwarder = new GrpcLeaderForwarder((id) => directory.addressOf(id), nodeCredentials);
+  const coordinator = new MemberSignCoordinator({
     node: created,
     machine,
     keys,
     forwarder,
     deadlineMs: config.signing.deadlineMs,
     logger,
+    onOutcome: (chainId, outcome, seconds, notAVoter) => {
+      if (notAVoter) metrics.observeRefusal(chainId, NOT_A_VOTER_REASON, seconds);
+      else metrics.observeSign(chainId, outcome, seconds);
+    },
   });
   addSignerService(server, {
     coordinator,
-    members: () => {
-      const cs = created.status().confState;
-      return [...cs.voters, ...cs.learners];
-    },
+    // Only voters may ask the leader to decide: a learner (passive standby) must never cause a
+    // proposal, whatever version it runs (member_sign_coordinator.ts).
+    members: () => created.status().confState.voters,
     logger,
   });
-  addAdminService(server, adminBackend(created, machine, coordinator, transport));
+
+  let privval: PrivvalDialers | null = null;
+  const thresholds = defaultHealthThresholds(config.raft.electionTimeoutMs);
+  const health = (): HealthReport =>
+    evaluateHealth(
+      {
+        raft: created.status(),
+        appliedDurably: created.appliedDurably(),
+        failure: created.failure(),
+        stopped: created.isStopped(),
+        lastHeard: (peer) => lastHeard.get(peer) ?? null,
+        privval: privval?.status() ?? [],
+        now: Date.now(),
+      },
+      thresholds,
+    );
+  metrics.bind({
+    raft: () => created.status(),
+    appliedDurably: () => created.appliedDurably(),
+    peers: () => transport.peerStatus(),
+    privval: () => privval?.status() ?? [],
+    health,
+  });
+
+  const admin = new ClusterAdmin({ node: created, directory, electionTimeoutMs: config.raft.electionTimeoutMs, logger });
+  addAdminService(server, adminBackend(created, machine, coordinator, transport, admin, directory));
+  const grpcHealth = addGrpcHealthService(server, health);
+  let http: NodeHttpServer | null = null;
+  const metricsListen = options.metricsListen === undefined ? (config.metrics?.listen ?? null) : options.metricsListen;
   try {
     await bindSharedServer(server, config.listen, serverCredentials(tls));
   } catch (e) {
+    grpcHealth.close();
     transport.close();
     await storage.close();
     throw new Error(`cannot listen on ${config.listen}: ${(e as Error).message}`);
   }
+  if (metricsListen !== null) {
+    try {
+      http = await startNodeHttpServer({ listen: metricsListen, metrics: () => metrics.metrics(), metricsContentType: metrics.contentType, health, logger });
+    } catch (e) {
+      grpcHealth.close();
+      transport.close();
+      await stopSharedServer(server, 100);
+      await storage.close();
+      throw new ConfigError(configFilePath(config.home), [`${configFilePath(config.home)}: ${(e as Error).message}`]);
+    }
+  }
   created.start();
-  logger.info('node started', { listen: config.listen, peers: config.peers.map((p) => p.id), dataDir: config.dataDir });
+  sync.start();
+  logger.info('node started', {
+    listen: config.listen,
+    peers: config.peers.map((p) => p.id),
+    dataDir: config.dataDir,
+    ...(http ? { metrics: `http://${http.address}/metrics` } : {}),
+  });
   // Dial the validator node(s) only once the node runs: their requests go through the sign path.
-  const privval = startPrivvalDialers({
+  const dialers = startPrivvalDialers({
     targets: config.chains.flatMap((c) => c.validatorAddrs.map((address) => ({ chainId: c.chainId, address }))),
     signPath: coordinator,
     identity: signerIdentity.identity,
     logger,
+    observer: (event) => metrics.observePrivvalRequest(event),
   });
+  privval = dialers;
   if (signerIdentity.created) logger.info('created the privval identity key', { file: signerIdentity.path, nodeId: signerIdentity.identity.nodeId });
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await privval.close();
+      await dialers.close();
       await handOverLeadership(created, config, logger);
+      sync.stop();
       await created.stop();
+      grpcHealth.close();
+      await http?.close();
       forwarder.close();
       transport.close();
       await stopSharedServer(server as grpc.Server, 500);
@@ -161,11 +277,88 @@ export async function startNodeProcess(home: string, options: { logLevel?: LogLe
     })();
     return stopping;
   };
-  return { config, node: created, privval, machine, coordinator, logger, stop };
+  return {
+    config,
+    node: created,
+    privval: dialers,
+    machine,
+    coordinator,
+    metrics,
+    httpAddress: http?.address ?? null,
+    health,
+    logger,
+    stop,
+  };
 }
 
-function adminBackend(node: RaftNode, machine: SignerStateMachine, coordinator: SignCoordinator, transport: RaftTransport): AdminBackend {
+/**
+ * The package version for raftsigner_node_info, from package.json two directories up (the
+ * package root from src/node and dist/node alike); a missing or odd file must not stop a node.
+ */
+function safeVersion(): string {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof parsed.version === 'string' ? parsed.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Times the driver's one write per Ready (log entries, hard state and the state machine's records
+ * in one batch, fsynced when the Ready must sync): the append and fsync latency of this node.
+ * RaftNode has no hook for it, so the storage's persist is wrapped on this instance; what it
+ * returns and throws is unchanged.
+ */
+function timePersist(storage: RaftStorage, metrics: NodeMetrics): void {
+  const persist = storage.persist.bind(storage);
+  storage.persist = (request, stateMachineOps, options) => {
+    const started = performance.now();
+    const done = persist(request, stateMachineOps, options);
+    done.then(
+      () => metrics.observePersist((performance.now() - started) / 1000, options?.sync !== false, request.entries.length),
+      () => undefined, // the driver handles the failure; nothing to measure
+    );
+    return done;
+  };
+}
+
+/**
+ * The state machine the driver applies to, seen from outside: applies are timed, and committed
+ * membership changes are handed to `onCommitted` (the peer links follow them) before the driver
+ * sends the batch's messages.
+ */
+function observedMachine(machine: StateMachine, metrics: NodeMetrics, onCommitted: (entries: Entry[]) => void): StateMachine {
   return {
+    apply(entries) {
+      const started = performance.now();
+      const ops = machine.apply(entries);
+      metrics.observeApply((performance.now() - started) / 1000);
+      onCommitted(entries);
+      return ops;
+    },
+    restore(data, index) {
+      return machine.restore(data, index);
+    },
+    snapshot() {
+      return machine.snapshot();
+    },
+  };
+}
+
+function adminBackend(
+  node: RaftNode,
+  machine: SignerStateMachine,
+  coordinator: MemberSignCoordinator,
+  transport: RaftTransport,
+  admin: ClusterAdmin,
+  directory: MemberDirectory,
+): AdminBackend {
+  return {
+    nodeId: node.id,
+    voters: () => node.status().confState.voters,
+    transferLeader: (to, budgetMs) => admin.transferLeader(to, budgetMs),
+    changeMembership: (change, budgetMs) => admin.changeMembership(change, budgetMs),
     status: () =>
       statusView(
         node.status(),
@@ -187,7 +380,10 @@ function adminBackend(node: RaftNode, machine: SignerStateMachine, coordinator: 
         });
         return { imported: out.kind === 'imported', message: out.message, index: out.index };
       } catch (e) {
-        if (e instanceof ProposalRefusedError) throw new NotLeaderAdminError(node.id, node.status().leader);
+        if (e instanceof ProposalRefusedError) {
+          const leader = node.status().leader;
+          throw new NotLeaderAdminError(node.id, leader, leader ? directory.addressOf(leader) : null);
+        }
         throw e;
       }
     },

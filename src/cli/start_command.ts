@@ -13,8 +13,9 @@ export function registerStartCommand(program: Command): void {
     .description('run a node in the foreground until SIGTERM or SIGINT')
     .requiredOption('--home <dir>', "the node's home directory (holds config.yaml)")
     .addOption(new Option('--log-level <level>', 'log level (default: logLevel in config.yaml)').choices(LOG_LEVELS as string[]))
-    .action(async (opts: { home: string; logLevel?: LogLevel }) => {
-      const running = await startNodeProcess(opts.home, { logLevel: opts.logLevel });
+    .option('--new-cluster', 'found a new cluster with an empty store (testnet homes need no flag; never for a node that lost its data)')
+    .action(async (opts: { home: string; logLevel?: LogLevel; newCluster?: boolean }) => {
+      const running = await startNodeProcess(opts.home, { logLevel: opts.logLevel, newCluster: opts.newCluster });
       await new Promise<void>((resolve, reject) => {
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals): void => {

@@ -15,6 +15,7 @@ import { MAX_CHAIN_ID_LENGTH, NodeConfigFile, PeerConfigFile } from '../config/n
 import { fsyncDirectory, SECRET_DIR_MODE, writeSecretFile } from '../keys/key_file_permissions';
 import { ValidatorKey, writePlainValidatorKeyFile } from '../keys/validator_key';
 import { CliError } from './cli_errors';
+import { writeNewClusterMarker } from '../node/new_cluster_marker';
 
 export const MIN_TESTNET_NODES = 1;
 /** Node ids and listen ports are numbered by index; two digits keep both readable. */
@@ -136,6 +137,8 @@ export async function createTestnet(options: TestnetOptions): Promise<TestnetSum
       writeTlsFiles(tlsDir, ca.certPem, TESTNET_LAYOUT.nodeCertFile, TESTNET_LAYOUT.nodeKeyFile, pair);
       writePlainValidatorKeyFile(path.join(node.home, TESTNET_LAYOUT.validatorKeyFile), validatorKey);
       writeNodeConfig(node.home, configs[i]);
+      // The first start founds the cluster; a later empty store is lost data (new_cluster_marker.ts).
+      writeNewClusterMarker(node.home);
     }
 
     const admin = await issueClientCertificate(ca, TESTNET_LAYOUT.adminName);

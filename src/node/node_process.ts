@@ -41,6 +41,7 @@ import { NodeHttpServer, startNodeHttpServer } from './health_server';
 import { MemberDirectory, MembershipSync } from './member_directory';
 import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
 import { RaftNode, StateMachine } from './raft_node';
+import { hasNewClusterMarker, RejoinRequiredError, removeNewClusterMarker } from './new_cluster_marker';
 import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
 import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
 
@@ -68,6 +69,11 @@ export interface StartNodeOptions {
    * turn this off: those monitors are process-wide and cannot be removed.
    */
   processMetrics?: boolean;
+  /**
+   * This node founds a new cluster: bootstrap an empty store even without the marker `testnet`
+   * writes (see new_cluster_marker.ts). Never for a node that lost its data.
+   */
+  newCluster?: boolean;
   /** Overrides config.yaml's metrics.listen (tests: '127.0.0.1:0'); null: no HTTP endpoint. */
   metricsListen?: string | null;
 }
@@ -155,6 +161,10 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       machineApplied: machine.applied,
       timing: config.raft,
       logger,
+      refuseBootstrap: () => {
+        if (!options.newCluster && !hasNewClusterMarker(config.home)) throw new RejoinRequiredError(config.id, config.dataDir);
+      },
+      onBootstrapped: () => removeNewClusterMarker(config.home),
     });
   } catch (e) {
     transport.close();

@@ -96,15 +96,22 @@ export class RaftNode {
     machineApplied: number;
     timing: RaftNodeTiming;
     logger: Logger;
+    /** Called when an empty store would be bootstrapped; throws to refuse (lost data, not a new cluster). */
+    refuseBootstrap?: () => void;
+    /** Called once the bootstrap is durable. */
+    onBootstrapped?: () => void;
   }): Promise<RaftNode> {
     const { storage, timing } = options;
     let stored = storage.load();
     const fresh = stored.hardState.term === 0 && stored.entries.length === 0 && stored.snapshot === null;
     if (fresh && !options.join) {
+      // A fresh store that may not found a cluster: the caller decides why (see new_cluster_marker.ts).
+      options.refuseBootstrap?.();
       const boot = bootstrapState(options.founders);
       await storage.persist({ hardState: boot.hardState, entries: boot.entries, logFirstIndex: 1, logLastIndex: 1 });
       stored = { ...stored, hardState: boot.hardState, entries: boot.entries };
       options.logger.info('bootstrapped a new cluster', { voters: options.founders });
+      options.onBootstrapped?.();
     }
     const raft = new Raft(
       {

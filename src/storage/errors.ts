@@ -3,7 +3,7 @@
 
 /** What to do with a store that cannot be trusted. Raft can rebuild a node from its peers. */
 export const CORRUPT_STORE_REMEDY =
-  'restore the data directory from a backup, or delete it so this node rejoins by snapshot from the cluster';
+  'restore the data directory from a backup, or delete it and rejoin this node as a learner (docs/operations.md, "A lost or replaced disk")';
 
 /** Base class: anything the store refuses or fails to do. */
 export class StorageError extends Error {

@@ -110,6 +110,7 @@ describe('createTestnet, 3 nodes on 127.0.0.1 with a unix template', () => {
   it('writes the promised layout and nothing else', () => {
     const perNode = (i: number): string[] => [
       `node${i}/config.yaml`,
+      `node${i}/new-cluster`,
       `node${i}/priv_validator_key.json`,
       `node${i}/tls/ca.pem`,
       `node${i}/tls/node.key`,

@@ -144,21 +144,39 @@ describe('a 3-node cluster of real processes', () => {
     await stableLeader('node0', ['node0', 'node1', 'node2']);
   });
 
-  test('a node whose data directory was wiped rejoins by snapshot', async () => {
+  test('a node whose data directory was wiped refuses to vote again, and rejoins as a learner by snapshot', async () => {
     const s = await stableLeader('node0', ['node0', 'node1', 'node2']);
     const victim = ['node0', 'node1', 'node2'].find((id) => id !== s.leader) as string;
+    const voter = ['node0', 'node1', 'node2'].find((id) => id !== victim) as string;
     const child = procs.get(victim) as ChildProcess;
     child.kill('SIGKILL');
     await exited(child);
     fs.rmSync(path.join(home(victim), 'data'), { recursive: true, force: true });
+
+    // Its votes and acknowledgements are gone: it must not take part as a founding voter again.
+    const refused = await runCli(['start', '--home', home(victim)]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: the data directory .* is empty, but node\d is a founding member/);
+    expect(refused.stderr).toMatch(/cluster remove --id/);
+
+    // The procedure the message gives: remove, join as a learner, catch up by snapshot, promote.
+    const file = path.join(home(victim), 'config.yaml');
+    const cfg = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const address = (cfg.peers as { id: string; address: string }[]).find((p) => p.id === victim)?.address as string;
+    expect((await runCli(['cluster', 'remove', '--home', home(voter), '--id', victim])).code).toBe(0);
+    cfg.join = true;
+    fs.writeFileSync(file, YAML.stringify(cfg));
     start(victim);
-    await waitFor('the wiped node to catch up', async () => {
-      const st = await status(victim);
+    expect((await runCli(['cluster', 'add-learner', '--home', home(voter), '--id', victim, '--address', address])).code).toBe(0);
+    await waitFor('the learner to catch up', async () => {
+      const st = await status(voter);
       const leader = st.nodes.find((n) => n.id === st.leader);
       const me = st.nodes.find((n) => n.id === victim);
-      return leader && me && me.commitIndex === leader.commitIndex && me.role === 'follower' ? st : undefined;
+      return leader && me && me.appliedIndex === leader.commitIndex && me.role === 'learner' ? st : undefined;
     });
     expect(fs.readFileSync(logs.get(victim) as string, 'utf8')).toMatch(/restored a snapshot from the leader/);
+    expect((await runCli(['cluster', 'promote', '--home', home(voter), '--id', victim])).code).toBe(0);
+    await stableLeader('node0', ['node0', 'node1', 'node2']);
   });
 
   test('a corrupt store refuses to start with a message that says what to do, and is left as it was', async () => {

@@ -29,7 +29,7 @@ import {
   waitForLine,
 } from './helpers';
 
-const REMEDY = 'restore the data directory from a backup, or delete it so this node rejoins by snapshot from the cluster';
+const REMEDY = 'restore the data directory from a backup, or delete it and rejoin this node as a learner';
 const dirs: string[] = [];
 
 afterEach(() => {

@@ -73,5 +73,8 @@ if (require.main === module) {
   void runCli(process.argv).then((code) => {
     // A command may have set a non-zero exit code itself (status without a majority).
     if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
+    // A command that failed may leave connections or timers behind (a node refused at start had
+    // begun dialling its peers): once the message is out, nothing is left to wait for.
+    if (code !== 0) process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
   });
 }

@@ -1,14 +1,16 @@
 // The driver: runs the pure Raft core against real time, a real disk and a real network. It
-// follows the persistence contract on `Ready` (src/raft/types.ts) to the letter: one synced batch
-// holds the log, the hard state, the snapshot and the state machine's writes; only after it is
-// durable are messages sent and the state machine's results made visible. Nothing is stepped
+// follows the persistence contract on `Ready` (src/raft/types.ts): one synced batch holds the log,
+// the hard state, the snapshot and the state machine's writes; only after it is durable are the
+// state machine's results made visible and the messages that depend on it sent (a leader's
+// appends and heartbeats, which promise nothing about the batch, go out while it is written:
+// splitEarlyMessages says exactly when). Nothing is stepped
 // between ready() and advance(): inputs that arrive meanwhile wait in a queue, which also batches
 // them (many proposals, one append, one fsync).
 
 import { randomInt } from 'node:crypto';
 import { Raft, bootstrapState } from '../raft/raft';
 import { SeededRandom } from '../raft/rng';
-import { Entry, Message, NodeId, RaftStatus, Role } from '../raft/types';
+import { Entry, Message, MessageType, NodeId, RaftStatus, Ready, Role } from '../raft/types';
 import { ConfChange } from '../raft/confchange';
 import { Logger } from '../log/logger';
 import { RaftStorage, StateMachineOp } from '../storage/raft_storage';
@@ -66,6 +68,12 @@ export class RaftNode {
    */
   private durableApplied: number;
   private readonly roleListeners: ((role: Role, leader: NodeId | null) => void)[] = [];
+  /** Term and vote as last written to disk: messages sent before a write must not depend on newer ones. */
+  private durableTermVote: { term: number; vote: NodeId };
+  /** Term and vote as last handed to the store (equal to durableTermVote once it is written). */
+  private issuedTermVote: { term: number; vote: NodeId };
+  /** The last log index on disk. */
+  private durableLastIndex: number;
 
   private constructor(
     readonly id: NodeId,
@@ -78,6 +86,10 @@ export class RaftNode {
   ) {
     this.raft = raft;
     this.durableApplied = raft.log.applied;
+    const status = raft.status();
+    this.durableTermVote = { term: status.term, vote: status.vote };
+    this.issuedTermVote = { ...this.durableTermVote };
+    this.durableLastIndex = status.lastIndex;
   }
 
   /**
@@ -243,6 +255,11 @@ export class RaftNode {
       const machineOps: StateMachineOp[] = [];
       if (rd.snapshot) machineOps.push(...this.machine.restore(rd.snapshot.data, rd.snapshot.metadata.index));
       if (rd.committedEntries.length > 0) machineOps.push(...this.machine.apply(rd.committedEntries));
+      if (rd.hardState) this.issuedTermVote = { term: rd.hardState.term, vote: rd.hardState.vote };
+      // Messages that promise nothing about unwritten state go out at once (see
+      // splitEarlyMessages); the rest once this batch is durable.
+      const { early, late } = this.splitEarlyMessages(rd);
+      if (early.length > 0) this.sender.send(early);
       await this.storage.persist(
         {
           hardState: rd.hardState,
@@ -254,7 +271,9 @@ export class RaftNode {
         machineOps,
         { sync: rd.mustSync, clearStateMachine: rd.snapshot !== undefined },
       );
-      this.sender.send(rd.messages);
+      if (rd.hardState) this.durableTermVote = { term: rd.hardState.term, vote: rd.hardState.vote };
+      this.durableLastIndex = rd.logLastIndex;
+      if (late.length > 0) this.sender.send(late);
       this.raft.advance();
       this.durableApplied = this.raft.log.applied;
       if (rd.snapshot) {
@@ -267,6 +286,36 @@ export class RaftNode {
       this.releaseAppliedWaiters();
       this.maybeCompact();
     }
+  }
+
+  /**
+   * Which of a Ready's messages may be sent before its batch is durable. The persistence contract
+   * (src/raft/types.ts) holds messages back because vote grants and append acknowledgements promise durable state; so every response, and
+   * everything while a change of term or vote or a snapshot is not yet on disk, waits. What may go
+   * at once is a leader's Append or Heartbeat:
+   *  - the entries it carries may still be on their way to the leader's own disk (Raft thesis
+   *    10.2.1: the leader writes its log in parallel with replicating it);
+   *  - but the commit index it carries must not exceed what the leader's own disk holds. The core
+   *    counts the leader's own entries towards a commit as soon as they are appended; a commit
+   *    index that covered entries not yet durable here could let a follower apply, and release, an
+   *    entry that a crash of the leader then leaves on a minority of disks (a leader that is a
+   *    quorum alone commits on appending). A message whose commit index is ahead of the leader's
+   *    disk waits for its batch like the rest. The acknowledgements of early entries are stepped
+   *    only after this batch is written (nothing is stepped between ready() and advance()).
+   * This is what lets the leader tell followers a new commit index while it writes its own apply,
+   * and send new entries while it writes them itself.
+   */
+  private splitEarlyMessages(rd: Ready): { early: Message[]; late: Message[] } {
+    const termVoteDurable = this.issuedTermVote.term === this.durableTermVote.term && this.issuedTermVote.vote === this.durableTermVote.vote;
+    if (!termVoteDurable || rd.snapshot !== undefined || rd.messages.length === 0) return { early: [], late: rd.messages };
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) {
+      const leaderMessage = m.type === MessageType.Append || m.type === MessageType.Heartbeat;
+      if (leaderMessage && m.from === this.id && m.commit <= this.durableLastIndex) early.push(m);
+      else late.push(m);
+    }
+    return { early, late };
   }
 
   private stepInput(input: Input): void {

@@ -51,6 +51,7 @@ const NO_LEADER_RETRY_MS = 10;
 const DEFAULT_MAX_BATCH = 256;
 
 class DeadlineExceeded extends Error {}
+const LEADER_CHANGED = Symbol('leader changed');
 /** Our entry was replaced by another leader's: the request was not decided, ask again. */
 class ProposalLost extends Error {}
 
@@ -58,10 +59,6 @@ interface Pending {
   request: SignRequest;
   resolve: (ticket: { index: number; term: number; position: number }) => void;
   reject: (err: Error) => void;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function refused(reason: SignRefusalReason, message: string): SignOutcome {
@@ -81,6 +78,10 @@ export class SignCoordinator implements SignPath {
   private flushScheduled = false;
   /** Identical requests in flight on this leader share one entry. */
   private readonly inFlight = new Map<string, Promise<{ index: number; term: number; position: number }>>();
+  /** Requests waiting to retry: woken early when this node learns of a new leader. */
+  private readonly retryWaiters = new Set<() => void>();
+  /** Forwards in flight, each watching for this node to follow another leader. */
+  private readonly leaderWatchers = new Set<() => void>();
 
   constructor(options: SignCoordinatorOptions) {
     this.node = options.node;
@@ -90,6 +91,13 @@ export class SignCoordinator implements SignPath {
     this.deadlineMs = options.deadlineMs;
     this.logger = options.logger;
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    // A leadership hand-over is over as soon as this node hears of the new leader: retry then,
+    // not at the end of the retry pause (a graceful stop of the leader should cost no more).
+    this.node.onRoleChange(() => {
+      for (const wake of this.retryWaiters) wake();
+      this.retryWaiters.clear();
+      for (const watch of [...this.leaderWatchers]) watch();
+    });
   }
 
   publicKeyFor(chainId: string): Uint8Array | null {
@@ -188,16 +196,28 @@ export class SignCoordinator implements SignPath {
       const leader = this.node.status().leader;
       let answer: LeaderAnswer;
       if (leader === null) {
-        await sleep(NO_LEADER_RETRY_MS);
+        await this.retryPause();
         continue;
       } else if (leader === this.node.id) {
         answer = await this.decideAsLeader(request, deadline - Date.now());
       } else {
         try {
-          answer = await this.forwarder.forward(leader, request, deadline - Date.now());
+          const forwarded = await this.untilLeaderChanges(leader, this.forwarder.forward(leader, request, deadline - Date.now()));
+          // A leader that froze or was cut off keeps its callers waiting; once this node follows
+          // another leader, ask that one (the old one's answer, if it ever comes, is not needed:
+          // nothing is released from it).
+          if (forwarded === LEADER_CHANGED) continue;
+          answer = forwarded;
         } catch (e) {
           this.logger.debug('forwarding to the leader failed; retrying', { leader, error: (e as Error).message });
-          await sleep(NO_LEADER_RETRY_MS);
+          await this.retryPause();
+          continue;
+        }
+        // A leader that is stopping says nothing about this request, only that it will not decide
+        // it: ask whoever leads next (a leader stopped without handing over, or before its
+        // followers heard of the hand-over), as when it cannot be reached at all.
+        if (answer.kind === 'refused' && answer.reason === 'node-stopped') {
+          await this.retryPause();
           continue;
         }
       }
@@ -206,7 +226,7 @@ export class SignCoordinator implements SignPath {
         return refused(answer.reason, answer.message);
       }
       if (answer.kind === 'not-leader') {
-        await sleep(NO_LEADER_RETRY_MS);
+        await this.retryPause();
         continue;
       }
       return this.release(request, answer, deadline);
@@ -245,6 +265,43 @@ export class SignCoordinator implements SignPath {
       if (ev.recordIndex <= this.node.appliedDurably()) return ev.outcome;
       await this.waitApplied(ev.recordIndex, deadline);
     }
+  }
+
+  /** The promise's value, or LEADER_CHANGED as soon as this node knows a leader other than `leader`. */
+  private untilLeaderChanges<T>(leader: NodeId, promise: Promise<T>): Promise<T | typeof LEADER_CHANGED> {
+    return new Promise<T | typeof LEADER_CHANGED>((resolve, reject) => {
+      const watch = (): void => {
+        const now = this.node.status().leader;
+        if (now !== null && now !== leader) {
+          this.leaderWatchers.delete(watch);
+          resolve(LEADER_CHANGED);
+        }
+      };
+      this.leaderWatchers.add(watch);
+      promise.then(
+        (v) => {
+          this.leaderWatchers.delete(watch);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.leaderWatchers.delete(watch);
+          reject(e as Error);
+        },
+      );
+    });
+  }
+
+  /** NO_LEADER_RETRY_MS, or less if this node learns of a new leader (or a new role) meanwhile. */
+  private retryPause(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.retryWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, NO_LEADER_RETRY_MS);
+      this.retryWaiters.add(wake);
+    });
   }
 
   private async waitApplied(index: number, deadline: number): Promise<void> {

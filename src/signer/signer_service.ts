@@ -28,6 +28,9 @@ const REFUSAL_REASONS: ReadonlySet<string> = new Set<SignRefusalReason>([
 const Outcome = { Signed: 1, SignedWithStoredTimestamp: 2, Refused: 3 } as const;
 const DecideKind = { Decided: 1, Refused: 2, NotLeader: 3 } as const;
 
+/** Reconnect backoff of a follower's channel to a peer it may have to forward to. */
+const FORWARD_RECONNECT_BACKOFF_MS = { initial: 50, max: 250 } as const;
+
 /** Longest a forwarded or tool request may ask to wait: the validator node gives up at 5 s. */
 const MAX_TIMEOUT_MS = 5000;
 
@@ -48,6 +51,17 @@ interface WireSignResponse {
   storedTimestampNanos: number;
   refusalReason: string;
   message: string;
+}
+
+interface WireForwardRequest {
+  id: string;
+  request: WireSignRequest | null;
+}
+
+interface WireForwardResponse {
+  id: string;
+  answer: WireDecideResponse | null;
+  invalid: string;
 }
 
 interface WireDecideResponse {
@@ -196,6 +210,57 @@ export function addSignerService(server: grpc.Server, options: SignerServiceOpti
         (e: unknown) => callback({ code: grpc.status.INTERNAL, details: (e as Error).message }),
       );
     },
+    Forward: (call: grpc.ServerDuplexStream<WireForwardRequest, WireForwardResponse>) => serveForwardStream(call, options),
+  });
+}
+
+/**
+ * The leader's side of a Forward stream: the caller is authenticated once, when the stream opens
+ * (and its membership checked again with each request, cheaply, by its node id); each request is
+ * decided on its own and answered as soon as it is, so one slow request holds up no other.
+ */
+function serveForwardStream(call: grpc.ServerDuplexStream<WireForwardRequest, WireForwardResponse>, options: SignerServiceOptions): void {
+  const { coordinator, logger } = options;
+  const member = requireClusterMember(call, options.members());
+  if (!member.ok) {
+    logger.warn('refused a forwarded sign request stream', { reason: member.message });
+    call.emit('error', { code: member.code, details: member.message });
+    return;
+  }
+  const caller = member.nodeId;
+  let open = true;
+  const close = (): void => {
+    open = false;
+  };
+  call.on('cancelled', close);
+  call.on('error', close);
+  call.on('end', () => {
+    close();
+    call.end();
+  });
+  const answer = (res: WireForwardResponse): void => {
+    if (open && !call.destroyed && call.writable) call.write(res);
+  };
+  call.on('data', (msg: WireForwardRequest) => {
+    const id = msg.id;
+    if (!options.members().includes(caller)) {
+      logger.warn('refused a forwarded sign request', { reason: `node ${caller} is no longer a member` });
+      call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `node ${caller} is not a cluster member` });
+      return;
+    }
+    const wire = msg.request;
+    const request = wire ? fromWireRequest(wire) : 'the request is missing';
+    if (typeof request === 'string') {
+      answer({ id, answer: null, invalid: request });
+      return;
+    }
+    coordinator.decideAsLeader(request, (wire as WireSignRequest).timeoutMs || MAX_TIMEOUT_MS).then(
+      (a) => answer({ id, answer: toWireDecide(a), invalid: '' }),
+      (e: unknown) => {
+        logger.error('deciding a forwarded request failed', { error: (e as Error).message });
+        answer({ id, answer: null, invalid: `internal error: ${(e as Error).message}` });
+      },
+    );
   });
 }
 
@@ -209,11 +274,18 @@ function unary<Res>(client: grpc.Client, method: 'Sign' | 'Decide', req: WireSig
 }
 
 /**
- * A follower's way to the leader: one long-lived channel per peer (a unary call on an open HTTP/2
- * connection costs well under a millisecond; a new connection costs a TLS handshake).
+ * A follower's way to the leader: one long-lived channel per peer (a new connection costs a TLS
+ * handshake) carrying one long-lived Forward stream, on which every forwarded request goes with its
+ * own id. A stream that fails fails the requests waiting on it (the coordinator retries them, and a
+ * request the leader did receive is then coalesced or answered from the record); the next request
+ * opens a new one. A leader that does not know Forward (an older version) is asked with unary
+ * Decide calls instead.
  */
 export class GrpcLeaderForwarder implements LeaderForwarder {
   private readonly clients = new Map<NodeId, grpc.Client>();
+  private readonly streams = new Map<NodeId, ForwardStream>();
+  /** Peers that answered Forward with UNIMPLEMENTED. */
+  private readonly unaryOnly = new Set<NodeId>();
 
   constructor(
     private readonly addressOf: (id: NodeId) => string | null,
@@ -224,10 +296,28 @@ export class GrpcLeaderForwarder implements LeaderForwarder {
     const client = this.clientFor(leader);
     // The leader gets slightly less time than we wait, so its answer arrives before our deadline.
     const wire = toWireRequest(request, Math.max(1, timeoutMs - 20));
-    return fromWireDecide(await unary<WireDecideResponse>(client, 'Decide', wire, timeoutMs));
+    if (this.unaryOnly.has(leader)) return fromWireDecide(await unary<WireDecideResponse>(client, 'Decide', wire, timeoutMs));
+    let stream = this.streams.get(leader);
+    if (!stream || stream.closed) {
+      stream = new ForwardStream(client, () => {
+        if (this.streams.get(leader) === stream) this.streams.delete(leader);
+      });
+      this.streams.set(leader, stream);
+    }
+    try {
+      return await stream.send(wire, timeoutMs);
+    } catch (e) {
+      if ((e as grpc.ServiceError).code === grpc.status.UNIMPLEMENTED) {
+        this.unaryOnly.add(leader);
+        return fromWireDecide(await unary<WireDecideResponse>(client, 'Decide', wire, timeoutMs));
+      }
+      throw e;
+    }
   }
 
   close(): void {
+    for (const s of this.streams.values()) s.close();
+    this.streams.clear();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
@@ -244,10 +334,85 @@ export class GrpcLeaderForwarder implements LeaderForwarder {
         'grpc.enable_retries': 0,
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_permit_without_calls': 1,
+        // grpc-js backs off up to 120 s between reconnects by default. A peer that was down (or
+        // killed) and comes back may be elected leader at any moment: forwarding to it must work
+        // within a heartbeat or two, not after minutes of backoff.
+        'grpc.initial_reconnect_backoff_ms': FORWARD_RECONNECT_BACKOFF_MS.initial,
+        'grpc.max_reconnect_backoff_ms': FORWARD_RECONNECT_BACKOFF_MS.max,
       });
       this.clients.set(id, client);
     }
     return client;
+  }
+}
+
+interface WaitingAnswer {
+  resolve: (answer: LeaderAnswer) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** One Forward stream to one leader, and the requests waiting for its answers. */
+class ForwardStream {
+  closed = false;
+  private readonly call: grpc.ClientDuplexStream<WireForwardRequest, WireForwardResponse>;
+  private readonly waiting = new Map<string, WaitingAnswer>();
+  private nextId = 1;
+
+  constructor(client: grpc.Client, onClosed: () => void) {
+    const open = (client as unknown as { Forward: () => grpc.ClientDuplexStream<WireForwardRequest, WireForwardResponse> }).Forward.bind(client);
+    this.call = open();
+    this.call.on('data', (res: WireForwardResponse) => {
+      const w = this.waiting.get(res.id);
+      if (!w) return; // timed out here already
+      this.waiting.delete(res.id);
+      clearTimeout(w.timer);
+      if (res.answer) {
+        try {
+          w.resolve(fromWireDecide(res.answer));
+        } catch (e) {
+          w.reject(e as Error);
+        }
+      } else {
+        w.reject(new Error(`the leader refused the forwarded request: ${res.invalid}`));
+      }
+    });
+    const fail = (err: Error): void => {
+      if (this.closed) return;
+      this.closed = true;
+      onClosed();
+      for (const w of this.waiting.values()) {
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+      this.waiting.clear();
+    };
+    this.call.on('error', (err: Error) => fail(err));
+    this.call.on('end', () => fail(new Error('the leader ended the forward stream')));
+    this.call.on('close', () => fail(new Error('the forward stream closed')));
+  }
+
+  send(wire: WireSignRequest, timeoutMs: number): Promise<LeaderAnswer> {
+    if (this.closed) return Promise.reject(new Error('the forward stream is closed'));
+    const id = String(this.nextId++);
+    return new Promise<LeaderAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`no answer from the leader within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      this.call.write({ id, request: wire });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(new Error('the forwarder is closing'));
+    }
+    this.waiting.clear();
+    this.call.cancel();
   }
 }
 

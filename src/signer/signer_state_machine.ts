@@ -40,8 +40,17 @@ export interface EntryDecision {
   imports: ImportOutcome[];
 }
 
-/** How many recent entries' decisions are kept for releasing nodes to read. */
-const DECISIONS_KEPT = 65536;
+/**
+ * How many recent entries' decisions are kept for releasing nodes to read. A release reads the
+ * decision right after its index is applied (within milliseconds), and gives up at the signing
+ * deadline (3 s by default): under the heaviest load measured (docs/benchmarks.md) a node applies
+ * a few hundred entries a second, so 1024 entries outlast a deadline. Every decision holds its
+ * requests (sign bytes and all), so keeping many more only costs memory: with 65536 a node's
+ * resident set grew past 200 MB under load. A release that finds its decision gone
+ * answers from this node's record instead (SignCoordinator.release), which refuses rather than
+ * guesses when the record has moved on.
+ */
+const DECISIONS_KEPT = 1024;
 
 // Keys in the store's state-machine keyspace.
 const APPLIED_KEY = Uint8Array.of(0x00);

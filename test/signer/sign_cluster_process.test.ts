@@ -275,4 +275,19 @@ describe('signing through a 3-node cluster of real processes', () => {
     expect(refusedImport.code).toBe(1);
     expect(refusedImport.stderr).toMatch(/^error: .*does not verify/);
   });
+
+  test('a request forwarded to a frozen leader goes to the next leader instead of waiting out the deadline', async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.ids.find((id) => id !== leader) as string;
+    expect((await signEventually(follower, vote(height++, 'A'))).kind).toBe('signed');
+    // A long GC pause or a frozen VM: the follower still believes in it when the request arrives.
+    await cluster.signal(leader, 'SIGSTOP');
+    try {
+      const outcome = await sign(follower, vote(height++, 'A'));
+      expect(outcome.kind).toBe('signed');
+    } finally {
+      await cluster.signal(leader, 'SIGCONT');
+    }
+    await cluster.waitForLeader();
+  });
 });

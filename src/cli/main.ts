@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
+import { registerChaosCommand } from './chaos_command';
 import { EXIT_FAILURE, EXIT_USAGE, expectedErrorMessage } from './cli_errors';
 import { registerClusterCommand } from './cluster_command';
 import { registerKeysCommand } from './keys_command';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerKeysCommand(program);
   registerStateCommand(program);
   registerClusterCommand(program);
+  registerChaosCommand(program);
   return program;
 }
 

@@ -14,6 +14,8 @@ import { loadPlainValidatorKeyFile, ValidatorKey } from '../keys/validator_key';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
 import { signThroughNode } from '../signer/signer_service';
 import { SignOutcome, SignRequest } from '../signer/sign_types';
+import { fetchNodeStatus, NodeStatusView } from '../node/admin_service';
+import { loadNodeConfig } from '../config/node_config';
 
 /** The built CLI; both src/harness and dist/harness sit two levels below the repository root. */
 export const CLI_ENTRY = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -157,6 +159,43 @@ export class ProcessCluster {
         resolve({ code, stdout, stderr });
       });
     });
+  }
+
+  /** The file a node's output is appended to (it may not exist before the first start). */
+  logPath(id: string): string {
+    this.home(id);
+    return path.join(this.root, `${id}.log`);
+  }
+
+  /** The process id of a node's current process, or null when it is not running. */
+  pid(id: string): number | null {
+    const child = this.procs.get(id);
+    return child !== undefined && this.isRunning(id) ? (child.pid ?? null) : null;
+  }
+
+  /** The node's data directory, as its config.yaml resolves it (storage-fault tests wipe or replace it). */
+  dataDir(id: string): string {
+    return loadNodeConfig(this.home(id)).dataDir;
+  }
+
+  /**
+   * One node's own status, asked at the address it listens on with the admin client certificate.
+   * Unlike status(), which goes through a node's configured peer addresses, this does not depend
+   * on those addresses: the chaos harness rewrites them to its fault proxies and must still see
+   * every node while the links between them are cut.
+   */
+  nodeStatus(id: string, deadlineMs = 1000): Promise<NodeStatusView> {
+    const n = this.testnet.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id} in this cluster`);
+    return fetchNodeStatus(n.address, clusterChannelCredentials(this.adminTls, id, 'client'), id, deadlineMs);
+  }
+
+  /**
+   * SIGKILLs every process at once, synchronously: for exit and signal handlers, where nothing
+   * asynchronous runs any more and a child left behind would outlive its parent.
+   */
+  killAllSync(): void {
+    for (const [id, child] of this.procs) if (this.isRunning(id)) child.kill('SIGKILL');
   }
 
   /** Kills every process and removes the cluster's files. */

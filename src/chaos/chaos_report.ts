@@ -1,0 +1,229 @@
+// The chaos run's results as one JSON-ready object (what `--json` prints and results.json holds)
+// and as the readable summary the command prints otherwise. Times in the report are milliseconds
+// since the height drivers started (startedAt gives the wall-clock start), so that the JSON, the
+// summary and the timeline picture line up.
+
+import type { ChaosVerdict, ConflictReport, RecordSummary, SignatureProblem } from './checker';
+import type { HealthInterval } from './health_tracker';
+import type { LateRequestResult } from './late_requests';
+import type { FaultWindow, LeaderKill, SkippedFault } from './nemesis';
+import type { Episode, FaultKind } from './nemesis_schedule';
+
+export interface ChaosRunSettings {
+  nodes: number;
+  chains: number;
+  durationMs: number;
+  blockTimeMs: number;
+  seed: number;
+  faults: FaultKind[];
+  disagreementRate: number;
+  lateRequestRate: number;
+}
+
+export interface ReportCounts {
+  attempted: number;
+  fullySigned: number;
+  voted: number;
+  served: number;
+  fullySignedPct: number | null;
+  votedPct: number | null;
+  servedPct: number | null;
+}
+
+export interface ChaosReport {
+  tool: 'raft-signer chaos';
+  /** The signer under test ("raft-signer", or a test's stand-in signer). */
+  signer: string;
+  settings: ChaosRunSettings;
+  /** The command that replays this fault schedule. */
+  replay: string;
+  startedAt: string;
+  runMs: number;
+  /** True when the run was interrupted before its end. */
+  aborted: boolean;
+  schedule: { planned: number; run: number; episodes: Episode[] };
+  faults: { id: string; kind: string; label: string; nodes: string[]; startMs: number; endMs: number; notes: string[] }[];
+  skippedFaults: { atMs: number; kind: string; why: string }[];
+  noHealthyMajority: { startMs: number; endMs: number }[];
+  noHealthyMajorityMs: number;
+  safety: {
+    ok: boolean;
+    violations: number;
+    signaturesChecked: number;
+    conflicts: (Omit<ConflictReport, 'first' | 'second'> & { first: ReportRecord; second: ReportRecord })[];
+    badSignatures: (Omit<SignatureProblem, 'record'> & { record: ReportRecord })[];
+    protocolErrors: { standin: string; error: string }[];
+  };
+  liveness: {
+    all: ReportCounts;
+    withMajority: ReportCounts;
+    withoutMajority: ReportCounts;
+    perChain: { chainId: string; all: ReportCounts; withMajority: ReportCounts; withoutMajority: ReportCounts }[];
+    longestGap: { ms: number; chainId: string; startMs: number; endMs: number } | null;
+    leaderKills: { atMs: number; node: string; faultId?: string; nextSignatureMs: number | null }[];
+    failedHeights: { chainId: string; height: string; startMs: number; endMs: number; withMajority: boolean; proposerCutOff: boolean; reasons: string[] }[];
+  };
+  lateRequests: { sent: number; signed: number; refused: number; error: number; byKind: Record<string, { sent: number; signed: number; refused: number; error: number }> };
+  network: { link: string; connections: number; cuts: number; bytesForward: number; bytesBackward: number }[];
+  files: { dir: string; svg: string; json: string; logs: string[] } | null;
+}
+
+export type ReportRecord = Omit<RecordSummary, 'recordedAt'> & { atMs: number };
+
+export interface ReportInputs {
+  signer: string;
+  settings: ChaosRunSettings;
+  startedAt: number;
+  endedAt: number;
+  aborted: boolean;
+  episodes: readonly Episode[];
+  episodesRun: number;
+  windows: readonly FaultWindow[];
+  skipped: readonly SkippedFault[];
+  leaderKills: readonly LeaderKill[];
+  unhealthy: readonly HealthInterval[];
+  verdict: ChaosVerdict;
+  late: readonly LateRequestResult[];
+  network: ChaosReport['network'];
+}
+
+export function replayCommand(s: ChaosRunSettings, allKinds: readonly string[]): string {
+  const isAll = s.faults.length === allKinds.length && allKinds.every((k) => (s.faults as readonly string[]).includes(k));
+  const faults = isAll ? '' : ` --faults ${s.faults.length === 0 ? 'none' : s.faults.join(',')}`;
+  return `raft-signer chaos --nodes ${s.nodes} --chains ${s.chains} --duration ${s.durationMs / 1000}s --block-time ${s.blockTimeMs}ms --seed ${s.seed}${faults}`;
+}
+
+export function buildReport(inputs: ReportInputs, allKinds: readonly string[]): ChaosReport {
+  const t0 = inputs.startedAt;
+  const rel = (t: number): number => t - t0;
+  const record = (r: RecordSummary): ReportRecord => {
+    const { recordedAt, ...rest } = r;
+    return { ...rest, atMs: rel(recordedAt) };
+  };
+  const { safety, liveness } = inputs.verdict;
+  const late = inputs.late;
+  const byKind: ChaosReport['lateRequests']['byKind'] = {};
+  for (const r of late) {
+    const k = (byKind[r.kind] ??= { sent: 0, signed: 0, refused: 0, error: 0 });
+    k.sent++;
+    k[r.outcome]++;
+  }
+  return {
+    tool: 'raft-signer chaos',
+    signer: inputs.signer,
+    settings: inputs.settings,
+    replay: replayCommand(inputs.settings, allKinds),
+    startedAt: new Date(t0).toISOString(),
+    runMs: inputs.endedAt - t0,
+    aborted: inputs.aborted,
+    schedule: { planned: inputs.episodes.length, run: inputs.episodesRun, episodes: [...inputs.episodes] },
+    faults: inputs.windows.map((w) => ({ id: w.id, kind: w.kind, label: w.label, nodes: w.nodes, startMs: rel(w.startedAt), endMs: rel(w.endedAt), notes: w.notes })),
+    skippedFaults: inputs.skipped.map((s) => ({ atMs: rel(s.at), kind: s.spec.kind, why: s.why })),
+    noHealthyMajority: inputs.unhealthy.map((u) => ({ startMs: rel(u.from), endMs: rel(u.to) })),
+    noHealthyMajorityMs: inputs.unhealthy.reduce((s, u) => s + (u.to - u.from), 0),
+    safety: {
+      ok: safety.ok,
+      violations: safety.violations,
+      signaturesChecked: safety.signaturesChecked,
+      conflicts: safety.conflicts.map((c) => ({ ...c, first: record(c.first), second: record(c.second) })),
+      badSignatures: safety.badSignatures.map((b) => ({ ...b, record: record(b.record) })),
+      protocolErrors: safety.protocolErrors,
+    },
+    liveness: {
+      all: liveness.all,
+      withMajority: liveness.withMajority,
+      withoutMajority: liveness.withoutMajority,
+      perChain: liveness.perChain,
+      longestGap: liveness.longestGap === null ? null : { ms: liveness.longestGap.ms, chainId: liveness.longestGap.chainId, startMs: rel(liveness.longestGap.from), endMs: rel(liveness.longestGap.to) },
+      leaderKills: liveness.leaderKills.map((k) => ({ atMs: rel(k.at), node: k.node, ...(k.faultId !== undefined ? { faultId: k.faultId } : {}), nextSignatureMs: k.nextSignatureMs })),
+      failedHeights: liveness.failedHeights.map((h) => ({ chainId: h.chainId, height: h.height, startMs: rel(h.startedAt), endMs: rel(h.finishedAt), withMajority: h.withMajority, proposerCutOff: h.proposerCutOff, reasons: h.reasons })),
+    },
+    lateRequests: {
+      sent: late.length,
+      signed: late.filter((r) => r.outcome === 'signed').length,
+      refused: late.filter((r) => r.outcome === 'refused').length,
+      error: late.filter((r) => r.outcome === 'error').length,
+      byKind,
+    },
+    network: inputs.network,
+    files: null,
+  };
+}
+
+function pct(x: number | null): string {
+  return x === null ? '-' : `${x.toFixed(x === 100 ? 0 : 2)}%`;
+}
+
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+}
+
+function countLine(what: string, c: ReportCounts): string {
+  return (
+    `${what}: ${c.served} of ${c.attempted} heights signed (${pct(c.servedPct)}); ` +
+    `${c.fullySigned} fully signed (${pct(c.fullySignedPct)}), ${c.voted} voted (${pct(c.votedPct)})`
+  );
+}
+
+/** The summary the command prints without --json. */
+export function formatSummary(r: ChaosReport): string {
+  const s = r.settings;
+  const lines: string[] = [];
+  lines.push(
+    `raft-signer chaos against ${r.signer}: ${s.nodes} nodes, ${s.chains} chain${s.chains === 1 ? '' : 's'}, ${secs(r.runMs)}, block time ${s.blockTimeMs} ms, seed ${s.seed}${r.aborted ? ' (INTERRUPTED)' : ''}`,
+  );
+  const kinds = new Map<string, number>();
+  for (const f of r.faults) kinds.set(f.kind, (kinds.get(f.kind) ?? 0) + 1);
+  lines.push(
+    `faults: ${r.faults.length} injected${kinds.size > 0 ? ` (${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}` +
+      `${r.skippedFaults.length > 0 ? `, ${r.skippedFaults.length} skipped` : ''}; no healthy majority for ${secs(r.noHealthyMajorityMs)} in all`,
+  );
+  lines.push('');
+  const sf = r.safety;
+  lines.push(
+    sf.ok
+      ? `SAFETY OK: ${sf.signaturesChecked} signatures checked, none conflicting, all verify`
+      : `SAFETY VIOLATED: ${sf.conflicts.length} conflicting pair${sf.conflicts.length === 1 ? '' : 's'}, ${sf.badSignatures.length} signature${sf.badSignatures.length === 1 ? '' : 's'} that do not verify (of ${sf.signaturesChecked})`,
+  );
+  for (const c of sf.conflicts.slice(0, 10)) {
+    lines.push(
+      `  double sign: chain ${c.chainId} height ${c.height} round ${c.round} ${c.step}: ${c.differences.join(', ')} differ — ` +
+        `${c.first.source} got ${c.first.block.slice(0, 12)} at ${secs(c.first.atMs)}, ${c.second.source} got ${c.second.block.slice(0, 12)} at ${secs(c.second.atMs)}`,
+    );
+  }
+  for (const b of sf.badSignatures.slice(0, 10)) lines.push(`  bad signature: chain ${b.chainId} ${b.height}/${b.round}/${b.step} from ${b.record.source}: ${b.problem}`);
+  if (sf.protocolErrors.length > 0) lines.push(`  ${sf.protocolErrors.length} protocol error(s) seen by the stand-ins, first: ${sf.protocolErrors[0]?.standin}: ${sf.protocolErrors[0]?.error}`);
+  lines.push('');
+  const l = r.liveness;
+  lines.push('liveness (signed: prevote and precommit signed, and the proposal unless its own node was cut off; fully signed: all three):');
+  lines.push(`  ${countLine('all', l.all)}`);
+  lines.push(`  ${countLine('with a healthy majority', l.withMajority)}`);
+  lines.push(`  ${countLine('without one', l.withoutMajority)}`);
+  if (l.perChain.length > 1) for (const c of l.perChain) lines.push(`  ${countLine(c.chainId, c.all)}`);
+  if (l.longestGap !== null) lines.push(`  longest gap without a signature: ${secs(l.longestGap.ms)} (${l.longestGap.chainId}, ${secs(l.longestGap.startMs)} to ${secs(l.longestGap.endMs)})`);
+  if (l.leaderKills.length > 0) {
+    const times = l.leaderKills.map((k) => k.nextSignatureMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    const median = times.length > 0 ? (times[Math.floor(times.length / 2)] as number) : null;
+    lines.push(
+      `  leader kill → next signature: ${l.leaderKills.map((k) => (k.nextSignatureMs === null ? 'none' : secs(k.nextSignatureMs))).join(', ')}` +
+        (median !== null ? ` (median ${secs(median)}, max ${secs(times[times.length - 1] as number)})` : ''),
+    );
+  }
+  const lr = r.lateRequests;
+  if (lr.sent > 0) {
+    const repeats = lr.byKind['repeat-precommit'];
+    const conflicting = { sent: lr.sent - (repeats?.sent ?? 0), signed: lr.signed - (repeats?.signed ?? 0), refused: lr.refused - (repeats?.refused ?? 0) };
+    lines.push(
+      `late requests (a lagging validator node re-asking a finished height): ${conflicting.sent} conflicting (${conflicting.refused} refused, ${conflicting.signed} signed where nothing else was; ` +
+        `a signature conflicting with an earlier one would be a violation above), ${repeats?.sent ?? 0} repeats with a new timestamp (${repeats?.signed ?? 0} answered with the stored signature); ${lr.error} unanswered`,
+    );
+  }
+  if (r.files !== null) {
+    lines.push('');
+    lines.push(`timeline: ${r.files.svg}`);
+    lines.push(`results:  ${r.files.json}`);
+    lines.push(`logs:     ${r.files.logs.length > 0 ? `${r.files.logs.length} files in ${r.files.dir}/logs` : 'none'}`);
+  }
+  lines.push(`replay:   ${r.replay}`);
+  return lines.join('\n') + '\n';
+}

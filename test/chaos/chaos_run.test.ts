@@ -1,0 +1,59 @@
+// CI's chaos run: three real raft-signer processes for about half a minute under leader kills,
+// pauses, partitions, one-way loss and a wiped disk, on a fixed seed. It fails on any safety
+// violation; liveness is asserted only loosely (something is signed after every leader kill, and
+// most heights are signed while a majority is healthy), because how fast a loaded CI machine
+// signs is not what this test is about. Runs the built CLI (npm test builds first).
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { formatSummary } from '../../src/chaos/chaos_report';
+import { runChaos } from '../../src/chaos/chaos_run';
+
+/** Node processes started from a chaos run's temporary directory that are still alive. */
+function chaosNodeProcesses(): string[] {
+  const ps = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return ps.split('\n').filter((l) => / start --home .*raft-signer-chaos-/.test(l));
+}
+
+describe('chaos run of a real 3-node cluster', () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-ci-'));
+  afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+
+  test('no safety violation under kills, pauses and partitions; signing resumes after every leader kill', async () => {
+    const before = chaosNodeProcesses();
+    const events: string[] = [];
+    const report = await runChaos({
+      nodes: 3,
+      chains: 2,
+      durationMs: 35_000,
+      blockTimeMs: 300,
+      seed: 6,
+      faults: ['kill-leader', 'kill', 'pause', 'isolate-leader', 'split', 'one-way', 'wipe'],
+      outDir: out,
+      onEvent: (line) => events.push(line),
+    });
+    const summary = formatSummary(report);
+    // On failure the summary says what went wrong; print it only then.
+    if (!report.safety.ok) process.stdout.write(`${summary}\n${events.join('\n')}\n`);
+
+    expect(report.safety.conflicts).toEqual([]);
+    expect(report.safety.badSignatures).toEqual([]);
+    expect(report.safety.ok).toBe(true);
+    expect(report.safety.signaturesChecked).toBeGreaterThan(100);
+
+    // The nemesis really did something, including killing a leader.
+    expect(report.faults.length).toBeGreaterThanOrEqual(3);
+    expect(report.liveness.leaderKills.length).toBeGreaterThanOrEqual(1);
+    // Loose liveness: a signature after every leader kill, and most heights signed with a majority.
+    for (const kill of report.liveness.leaderKills) expect(kill.nextSignatureMs).not.toBeNull();
+    expect(report.liveness.withMajority.servedPct ?? 0).toBeGreaterThan(50);
+
+    // The report's files, and no node process left behind.
+    expect(fs.readFileSync(path.join(out, 'timeline.svg'), 'utf8')).toContain('<svg');
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8'))).toMatchObject({ tool: 'raft-signer chaos', safety: { ok: true } });
+    expect(fs.readdirSync(path.join(out, 'logs')).sort()).toEqual(['node0.log', 'node1.log', 'node2.log']);
+    expect(chaosNodeProcesses()).toEqual(before);
+  }, 90_000);
+});

@@ -1,0 +1,119 @@
+// Regression tests for two product bugs the chaos harness found, reduced to deterministic
+// reproductions on a real 3-node cluster with the harness's fault proxies; each failed before its
+// fix.
+//
+// 1. A request forwarded to a leader that freezes (SIGSTOP, a long GC pause, its answers lost one
+//    way) waited out the whole signing deadline and was refused, although a new leader was elected
+//    within about an election timeout. Fix: SignCoordinator abandons a forward as soon as its node
+//    follows another leader, and asks that one.
+// 2. A node restarted with a wiped data directory bootstrapped again as a founding voter with an
+//    empty log and granted its vote to any candidate. With a follower lagging, that let the lagging
+//    follower become leader without a decision the old leader had committed and released: the same
+//    height/round/step signed twice. Fix: an empty store is bootstrapped only for a new cluster
+//    (new_cluster_marker.ts); a wiped node refuses to start and must rejoin as a learner.
+
+import fs from 'node:fs';
+import { FaultNetwork } from '../../src/chaos/fault_network';
+import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
+import { verifyEd25519 } from '../../src/keys/validator_key';
+import { BlockId, SignedMsgType, emptyVote } from '../../src/privval/messages';
+import { voteSignBytes } from '../../src/privval/sign_bytes';
+import { SignRequest } from '../../src/signer/sign_types';
+import { createHash } from 'node:crypto';
+
+const CHAIN = 'bug-chain';
+const NIL: BlockId = { hash: new Uint8Array(0), partSetHeader: { total: 0, hash: new Uint8Array(0) } };
+const BLOCK: BlockId = { hash: createHash('sha256').update('X').digest(), partSetHeader: { total: 1, hash: createHash('sha256').update('X/parts').digest() } };
+
+function prevote(pubKey: Uint8Array, height: bigint, blockId: BlockId): SignRequest {
+  const vote = { ...emptyVote(), type: SignedMsgType.Prevote, height, round: 0, blockId, timestamp: { seconds: 1_700_000_000n, nanos: 0 } };
+  return { chainId: CHAIN, pubKey, height, round: 0, step: 2, signBytes: voteSignBytes(CHAIN, vote) };
+}
+
+/** A 3-node cluster whose peer links all cross fault proxies. */
+async function proxiedCluster(): Promise<{ cluster: ProcessCluster; network: FaultNetwork }> {
+  const ids = ['node0', 'node1', 'node2'];
+  const network = await FaultNetwork.create(ids, 1);
+  const cluster = await ProcessCluster.create({
+    nodes: 3,
+    chainId: CHAIN,
+    configure: (cfg, id) => {
+      const peers = cfg.peers as { id: string; address: string }[];
+      cfg.peers = peers.map((p) => (p.id === id ? p : { id: p.id, address: network.route(id, p.id) }));
+    },
+  });
+  network.setTargets((id) => cluster.testnet.nodes.find((n) => n.id === id)?.address ?? null);
+  cluster.startAll();
+  return { cluster, network };
+}
+
+async function leaderAmong(cluster: ProcessCluster, among: string[]): Promise<string> {
+  return waitFor(`a leader among ${among.join(', ')}`, 20_000, async () => {
+    for (const id of among) {
+      const s = await cluster.nodeStatus(id, 500).catch(() => null);
+      if (s?.role === 'leader') return id;
+    }
+    return undefined;
+  });
+}
+
+describe('product bugs the chaos harness found, fixed', () => {
+  let cluster: ProcessCluster | undefined;
+  let network: FaultNetwork | undefined;
+
+  afterEach(async () => {
+    await cluster?.destroy();
+    await network?.close();
+    cluster = undefined;
+    network = undefined;
+  });
+
+  test('a request forwarded to a frozen leader goes to the next leader', async () => {
+    ({ cluster, network } = await proxiedCluster());
+    const c = cluster;
+    const key = c.validatorKey();
+    const leader = await leaderAmong(c, c.ids);
+    const follower = c.ids.find((id) => id !== leader) as string;
+    expect((await c.sign(follower, prevote(key.publicKey, 1n, BLOCK))).kind).toBe('signed');
+    await c.signal(leader, 'SIGSTOP');
+    // The follower still believes in the frozen leader and forwards to it.
+    const outcome = await c.sign(follower, prevote(key.publicKey, 2n, BLOCK), 4500);
+    // A new leader was there well within the deadline.
+    const next = await leaderAmong(c, c.ids.filter((id) => id !== leader));
+    expect(next).not.toBe(leader);
+    await c.signal(leader, 'SIGCONT');
+    expect(outcome.kind).toBe('signed');
+  }, 40_000);
+
+  test('a wiped node does not help elect a leader that lacks a released decision', async () => {
+    ({ cluster, network } = await proxiedCluster());
+    const c = cluster;
+    const net = network;
+    const key = c.validatorKey();
+    const a = await leaderAmong(c, c.ids);
+    const [b, lagging] = c.ids.filter((id) => id !== a) as [string, string];
+    // 1. `lagging` is cut off; a and b commit and release a prevote for a block at 5/0.
+    net.partition([[lagging], [a, b]]);
+    const first = prevote(key.publicKey, 5n, BLOCK);
+    const released = await c.sign(a, first);
+    expect(released.kind).toBe('signed');
+    // 2. b's disk is replaced (killed, wiped, restarted) while a cannot reach it.
+    await c.kill(b);
+    fs.rmSync(c.dataDir(b), { recursive: true, force: true });
+    net.setBlocked(a, b, true);
+    net.setBlocked(b, a, true);
+    const restarted = c.start(b);
+    const code = await new Promise<number | null>((resolve) => restarted.once('exit', (c2) => resolve(c2)));
+    // The wiped node refuses to found the cluster again: it must rejoin as a learner.
+    expect(code).toBe(1);
+    expect(c.log(b)).toMatch(/is empty, but node\d is a founding member/);
+    // 3. a crashes; the links heal, dropping what was held (connections that timed out).
+    await c.kill(a);
+    net.heal({ cutHeld: true });
+    // 4. A nil prevote at the same height and round through the lagging node: with a down and b
+    // refusing to vote, the lagging node cannot become leader, so nothing is signed.
+    const second = prevote(key.publicKey, 5n, NIL);
+    const outcome = await c.sign(lagging, second);
+    expect(outcome.kind).toBe('refused');
+  }, 60_000);
+});

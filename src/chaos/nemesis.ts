@@ -245,7 +245,7 @@ export class Nemesis {
       w.label = `restore ${leader === id ? 'leader ' : ''}${id} data from ${secs(Date.now() - backup.takenAt)} ago`;
       this.event(`${w.id} ${w.label}`);
       await this.wait(spec.downMs);
-      await this.restart(id, w);
+      await this.restartOrRejoin(id, w);
     } finally {
       this.release(id, w);
     }
@@ -447,10 +447,11 @@ export class Nemesis {
       if (!this.aborted) {
         if (!this.cluster.isRunning(a)) await this.cluster.start(a);
         await this.caughtUp(a, w);
-        // A wiped node that refused to start (as it must) rejoins the documented way.
+        // A wiped or restored node that refused to start (as it must) rejoins the documented way.
         const refused = !this.cluster.isRunning(b);
-        if (refused && !restore && this.cluster.rejoinWithEmptyStore !== undefined) {
-          w.notes.push(`${b} refused to start with its wiped store`);
+        if (refused && this.cluster.rejoinWithEmptyStore !== undefined) {
+          w.notes.push(`${b} refused to start with its ${restore ? 'restored' : 'wiped'} store`);
+          if (restore) fs.rmSync(this.cluster.dataDir(b), { recursive: true, force: true });
           await this.rejoin(b, w);
         } else {
           if (refused) await this.cluster.start(b);
@@ -485,6 +486,35 @@ export class Nemesis {
       this.health.faultNode(id, `lost/${id}`);
       if (this.cluster.isRunning(id)) await this.cluster.kill(id);
     }
+  }
+
+  /**
+   * Starts a node whose data directory was put back from an older copy. The product refuses such
+   * a store at start (store_high_water.ts); then it rejoins the documented way, with its data
+   * directory emptied. A copy too recent to tell apart starts normally and catches up.
+   */
+  private async restartOrRejoin(id: string, w: FaultWindow): Promise<void> {
+    if (this.aborted) return;
+    await this.cluster.start(id);
+    if (this.cluster.rejoinWithEmptyStore !== undefined && (await this.refusedToStart(id))) {
+      w.notes.push(`${id} refused to start with its restored store`);
+      fs.rmSync(this.cluster.dataDir(id), { recursive: true, force: true });
+      await this.rejoin(id, w);
+      return;
+    }
+    await this.caughtUp(id, w);
+  }
+
+  /** Whether a node just started exits (refuses) before it answers a status request. */
+  private async refusedToStart(id: string): Promise<boolean> {
+    const deadline = Date.now() + 15_000;
+    while (!this.aborted && Date.now() < deadline) {
+      if (!this.cluster.isRunning(id)) return true;
+      const me = (await this.cluster.status(500)).find((v) => v.id === id);
+      if (me?.role != null) return false;
+      await this.wait(100);
+    }
+    return !this.cluster.isRunning(id);
   }
 
   /** Starts a node again (unless aborted) and waits for it to catch up. */

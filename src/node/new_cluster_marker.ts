@@ -21,12 +21,19 @@ export class RejoinRequiredError extends StorageError {
     super(
       `the data directory ${dataDir} is empty, but ${nodeId} is a founding member of a cluster that already exists ` +
         `(no new-cluster marker in its home): a node that lost its data must not vote again as if nothing happened. ` +
-        `Rejoin it as a learner: \`raft-signer cluster remove --id ${nodeId}\`, set \`join: true\` in its config.yaml, ` +
-        `start it, \`raft-signer cluster add-learner --id ${nodeId} --address HOST:PORT\`, wait until it has caught up, ` +
-        `then \`raft-signer cluster promote --id ${nodeId}\`. Only if this really is a new cluster, start with --new-cluster.`,
+        `${rejoinAsLearnerSteps(nodeId)} Only if this really is a new cluster, start with --new-cluster.`,
     );
     this.name = 'RejoinRequiredError';
   }
+}
+
+/** The documented way back for a voter whose data is gone or cannot be trusted. */
+export function rejoinAsLearnerSteps(nodeId: string): string {
+  return (
+    `Rejoin it as a learner: \`raft-signer cluster remove --id ${nodeId}\`, set \`join: true\` in its config.yaml, ` +
+    `start it, \`raft-signer cluster add-learner --id ${nodeId} --address HOST:PORT\`, wait until it has caught up, ` +
+    `then \`raft-signer cluster promote --id ${nodeId}\`.`
+  );
 }
 
 export function newClusterMarkerPath(home: string): string {

@@ -42,6 +42,7 @@ import { MemberDirectory, MembershipSync } from './member_directory';
 import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
 import { RaftNode, StateMachine } from './raft_node';
 import { hasNewClusterMarker, RejoinRequiredError, removeNewClusterMarker } from './new_cluster_marker';
+import { checkStoreHighWater, StoreHighWater, StoreHighWaterRecorder } from './store_high_water';
 import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
 import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
 
@@ -77,6 +78,12 @@ export interface StartNodeOptions {
   /** Overrides config.yaml's metrics.listen (tests: '127.0.0.1:0'); null: no HTTP endpoint. */
   metricsListen?: string | null;
 }
+
+/**
+ * How often the store high-water record is brought up to date: a copy of the data directory
+ * older than this before the node stopped is refused at the next start.
+ */
+const HIGH_WATER_INTERVAL_MS = 500;
 
 /** A cluster's identity for its stores: derived from its CA, so a store from another cluster is refused. */
 export function clusterIdOf(caPem: string): string {
@@ -117,8 +124,15 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   const metrics = new NodeMetrics({ nodeId: config.id, version: safeVersion(), processMetrics: options.processMetrics ?? true });
   const storage = await RaftStorage.open(config.dataDir, { nodeId: config.id, clusterId: clusterIdOf(tls.ca) });
   timePersist(storage, metrics);
+  const highWater = (): StoreHighWater => {
+    const hs = storage.syncedHardState;
+    const last = storage.syncedLast;
+    return { storeId: storage.storeId, term: hs.term, vote: hs.vote, commit: hs.commit, lastIndex: last.index, lastTerm: last.term };
+  };
   let machine: SignerStateMachine;
   try {
+    // Before anything else can happen: a data directory put back from an older copy must not vote.
+    checkStoreHighWater({ home: config.home, nodeId: config.id, dataDir: config.dataDir, now: highWater(), logger });
     machine = await SignerStateMachine.load(storage.load().stateMachine, keys, logger);
   } catch (e) {
     await storage.close();
@@ -253,6 +267,8 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   }
   created.start();
   sync.start();
+  const highWaterRecorder = new StoreHighWaterRecorder(config.home, highWater, logger);
+  highWaterRecorder.start(HIGH_WATER_INTERVAL_MS);
   logger.info('node started', {
     listen: config.listen,
     peers: config.peers.map((p) => p.id),
@@ -277,6 +293,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       await handOverLeadership(created, config, logger);
       sync.stop();
       await created.stop();
+      highWaterRecorder.stop();
       grpcHealth.close();
       await http?.close();
       forwarder.close();

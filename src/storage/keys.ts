@@ -17,6 +17,11 @@ export enum Keyspace {
   RaftState = 0x02,
   /** One record: the latest snapshot (metadata and state-machine image). */
   Snapshot = 0x03,
+  /**
+   * One record: 16 random bytes chosen when the store is created. A copy of the directory keeps
+   * it, a store created anew does not: it tells "this store, older" from "another store".
+   */
+  StoreId = 0x04,
   /** One record per log entry after the snapshot, keyed by index. */
   Entry = 0x10,
   /** The replicated state machine's records (the signer's slashing protection), arbitrary keys. */
@@ -26,6 +31,7 @@ export enum Keyspace {
 export const META_KEY: Buffer = Buffer.from([Keyspace.Meta]);
 export const RAFT_STATE_KEY: Buffer = Buffer.from([Keyspace.RaftState]);
 export const SNAPSHOT_KEY: Buffer = Buffer.from([Keyspace.Snapshot]);
+export const STORE_ID_KEY: Buffer = Buffer.from([Keyspace.StoreId]);
 
 export const ENTRY_KEY_LENGTH = 9;
 const TWO_POW_32 = 0x1_0000_0000;
@@ -89,6 +95,7 @@ export function describeKey(key: Uint8Array): string {
   if (key.length === 1 && key[0] === Keyspace.Meta) return 'meta record';
   if (key.length === 1 && key[0] === Keyspace.RaftState) return 'raft state record';
   if (key.length === 1 && key[0] === Keyspace.Snapshot) return 'snapshot';
+  if (key.length === 1 && key[0] === Keyspace.StoreId) return 'store id record';
   if (key.length >= 1 && key[0] === Keyspace.StateMachine) {
     return `state-machine record 0x${Buffer.from(key.subarray(1, 33)).toString('hex')}${key.length > 33 ? '…' : ''}`;
   }

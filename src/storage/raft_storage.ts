@@ -58,6 +58,7 @@ import {
   parseStateMachineKey,
   RAFT_STATE_KEY,
   SNAPSHOT_KEY,
+  STORE_ID_KEY,
   stateMachineKey,
   stateMachineRange,
 } from './keys';
@@ -67,6 +68,12 @@ export interface StoreIdentity {
   nodeId: NodeId;
   /** A name for the cluster, chosen at bootstrap; guards against pointing a node at a foreign store. */
   clusterId: string;
+}
+
+/** A log position: an entry's index and term. */
+export interface LogPosition {
+  index: number;
+  term: number;
 }
 
 /** The part of a `Ready` that storage persists (see the PERSISTENCE CONTRACT in src/raft/types.ts). */
@@ -135,9 +142,14 @@ const OUR_KEYSPACES: ReadonlySet<number> = new Set(
 const openInThisProcess = new Set<string>();
 
 export class RaftStorage {
+  /** This store's random id (hex), kept by copies of the directory (see Keyspace.StoreId). */
+  readonly storeId: string;
   private db: Database;
   private state: StoredState;
   private hardStateNow: HardState;
+  /** The hard state and last log entry as of the last fsynced batch: what survives a power cut. */
+  private syncedHardStateNow: HardState;
+  private syncedLastNow: LogPosition;
   private snapshotNow: SnapshotMetadata | null;
   /** The stored log is exactly [firstIndex, firstIndex + terms.length - 1]; terms[i] is the term of firstIndex + i. */
   private firstIndex: number;
@@ -164,9 +176,14 @@ export class RaftStorage {
   ) {
     this.db = db;
     this.hardStateNow = loaded.hardState;
+    this.syncedHardStateNow = loaded.hardState;
+    // open() gives every store an id before constructing it.
+    if (loaded.storeId === null) throw new Error('internal error: a store without an id was opened');
+    this.storeId = loaded.storeId;
     this.snapshotNow = loaded.snapshot?.metadata ?? null;
     this.firstIndex = (loaded.snapshot?.metadata.index ?? 0) + 1;
     this.terms = loaded.entries.map((e) => e.term);
+    this.syncedLastNow = this.lastPosition();
     this.stateMachineSeals = loaded.stateMachineSeals;
     this.stateMachineDigest = loaded.stateMachineDigest;
     this.lastRaftStateValue = encodeRaftStateValue(RAFT_STATE_KEY, this.raftStateRecord(loaded.hardState, this.logLastIndex));
@@ -210,14 +227,28 @@ export class RaftStorage {
             stateMachineDigest: 0,
           };
           const meta = encodeMetaValue(META_KEY, { formatVersion: STORE_FORMAT_VERSION, ...identity });
+          const storeId = randomBytes(STORE_ID_BYTES);
           await db.batch(
             [
               { type: 'put', key: META_KEY, value: meta },
               { type: 'put', key: RAFT_STATE_KEY, value: encodeRaftStateValue(RAFT_STATE_KEY, initial) },
+              { type: 'put', key: STORE_ID_KEY, value: sealValue(STORE_ID_KEY, storeId) },
             ],
             { sync: true },
           );
-          loaded = { hardState: { ...EMPTY_HARD_STATE }, snapshot: null, entries: [], stateMachineSeals: new Map(), stateMachineDigest: 0 };
+          loaded = {
+            hardState: { ...EMPTY_HARD_STATE },
+            snapshot: null,
+            entries: [],
+            stateMachineSeals: new Map(),
+            stateMachineDigest: 0,
+            storeId: storeId.toString('hex'),
+          };
+        } else if (loaded.storeId === null) {
+          // A store written before store ids existed gets one now.
+          const storeId = randomBytes(STORE_ID_BYTES);
+          await db.put(STORE_ID_KEY, sealValue(STORE_ID_KEY, storeId), { sync: true });
+          loaded = { ...loaded, storeId: storeId.toString('hex') };
         }
         await removeStaleScratchDirectories(absDir);
         return new RaftStorage(absDir, identity, db, loaded, registryKey);
@@ -239,6 +270,19 @@ export class RaftStorage {
   /** The hard state as last persisted. */
   get hardState(): HardState {
     return { ...this.hardStateNow };
+  }
+
+  /**
+   * The hard state as of the last fsynced batch. A batch written without fsync survives a crash
+   * of the process but maybe not of the machine; this one survives both.
+   */
+  get syncedHardState(): HardState {
+    return { ...this.syncedHardStateNow };
+  }
+
+  /** The last log entry (or the snapshot, when the log is empty) as of the last fsynced batch. */
+  get syncedLast(): LogPosition {
+    return { ...this.syncedLastNow };
   }
 
   /** The metadata of the snapshot as last persisted, or null. */
@@ -365,6 +409,16 @@ export class RaftStorage {
     log.commit();
     stateMachine.commit();
     this.lastRaftStateValue = raftState;
+    // An fsync makes every earlier batch durable too.
+    if (options.sync !== false) {
+      this.syncedHardStateNow = { ...this.hardStateNow };
+      this.syncedLastNow = this.lastPosition();
+    }
+  }
+
+  private lastPosition(): LogPosition {
+    const term = this.terms.length > 0 ? this.terms[this.terms.length - 1] : (this.snapshotNow?.term ?? 0);
+    return { index: this.logLastIndex, term };
   }
 
   private raftStateRecord(hardState: HardState, lastIndex: number): RaftStateRecord {
@@ -591,7 +645,11 @@ interface LoadedRecords {
   entries: Entry[];
   stateMachineSeals: Map<string, number>;
   stateMachineDigest: number;
+  /** Hex; null for a store written before store ids existed. */
+  storeId: string | null;
 }
+
+const STORE_ID_BYTES = 16;
 
 function checkIdentity(identity: StoreIdentity): void {
   for (const field of ['nodeId', 'clusterId'] as const) {
@@ -760,6 +818,7 @@ async function readAndVerify(
   let sawAny = false;
   let raftState: RaftStateRecord | null = null;
   let snapshot: Snapshot | null = null;
+  let storeId: string | null = null;
   const entries: Entry[] = [];
   const stateMachineSeals = new Map<string, number>();
   let stateMachineDigest = 0;
@@ -807,6 +866,10 @@ async function readAndVerify(
           raftState = decode(key, () => decodeRaftStateValue(key, value));
         } else if (key.length === 1 && prefix === Keyspace.Snapshot) {
           snapshot = decode(key, () => decodeSnapshotValue(key, value));
+        } else if (key.length === 1 && prefix === Keyspace.StoreId) {
+          const id = decode(key, () => unsealValue(key, value));
+          if (id.length !== STORE_ID_BYTES) throw corrupt(`the store id record holds ${id.length} bytes, not ${STORE_ID_BYTES}`);
+          storeId = id.toString('hex');
         } else {
           throw corrupt(`unknown ${describeKey(key)}`);
         }
@@ -871,5 +934,5 @@ async function readAndVerify(
         ': records are missing or extra',
     );
   }
-  return { hardState: hs, snapshot: snap, entries, stateMachineSeals, stateMachineDigest };
+  return { hardState: hs, snapshot: snap, entries, stateMachineSeals, stateMachineDigest, storeId };
 }

@@ -11,10 +11,16 @@
 //    follower become leader without a decision the old leader had committed and released: the same
 //    height/round/step signed twice. Fix: an empty store is bootstrapped only for a new cluster
 //    (new_cluster_marker.ts); a wiped node refuses to start and must rejoin as a learner.
+// 3. The same with a data directory put back from an older copy instead of wiped: the node had
+//    forgotten the votes and entries it acknowledged since the copy and voted as if nothing
+//    happened. Fix: the node keeps a high-water record of its store beside its config
+//    (store_high_water.ts) and refuses a store behind it; it must rejoin as a learner too.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import { FaultNetwork } from '../../src/chaos/fault_network';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
+import { readStoreHighWater } from '../../src/node/store_high_water';
 import { verifyEd25519 } from '../../src/keys/validator_key';
 import { BlockId, SignedMsgType, emptyVote } from '../../src/privval/messages';
 import { voteSignBytes } from '../../src/privval/sign_bytes';
@@ -114,6 +120,53 @@ describe('product bugs the chaos harness found, fixed', () => {
     // refusing to vote, the lagging node cannot become leader, so nothing is signed.
     const second = prevote(key.publicKey, 5n, NIL);
     const outcome = await c.sign(lagging, second);
+    expect(outcome.kind).toBe('refused');
+  }, 60_000);
+
+  test('a node restored from an older copy of its data refuses to start, so it cannot help a lagging node double-sign', async () => {
+    ({ cluster, network } = await proxiedCluster());
+    const c = cluster;
+    const net = network;
+    const key = c.validatorKey();
+    const first = await leaderAmong(c, c.ids);
+    const b = c.ids.find((id) => id !== first) as string;
+    // 0. A copy of b's data directory, taken while b is stopped for a moment (a backup).
+    expect(await c.stop(b)).toBe(0);
+    const backup = path.join(c.root, `backup-${b}`);
+    fs.cpSync(c.dataDir(b), backup, { recursive: true });
+    c.start(b);
+    const a = await leaderAmong(c, c.ids.filter((id) => id !== b));
+    const lagging = c.ids.find((id) => id !== a && id !== b) as string;
+    await waitFor(`${b} to follow ${a}`, 20_000, async () => ((await c.nodeStatus(b, 500).catch(() => null))?.leader === a ? true : undefined));
+    // 1. `lagging` is cut off; a and b commit and release a prevote for a block at 5/0.
+    net.partition([[lagging], [a, b]]);
+    const firstVote = prevote(key.publicKey, 5n, BLOCK);
+    const released = await c.sign(a, firstVote);
+    expect(released.kind).toBe('signed');
+    // b has durably reached the decision and noted so beside its config.
+    const decided = (await c.nodeStatus(a, 1000)).commitIndex;
+    await waitFor(`${b}'s high-water record to reach ${decided}`, 10_000, async () =>
+      (readStoreHighWater(c.home(b))?.commit ?? 0) >= decided ? true : undefined,
+    );
+    // 2. b's data is put back from the copy (it forgets acknowledging that decision) while a
+    // cannot reach it. It refuses to start.
+    await c.kill(b);
+    fs.rmSync(c.dataDir(b), { recursive: true, force: true });
+    fs.cpSync(backup, c.dataDir(b), { recursive: true });
+    net.setBlocked(a, b, true);
+    net.setBlocked(b, a, true);
+    const restarted = c.start(b);
+    const code = await new Promise<number | null>((resolve) => restarted.once('exit', (c2) => resolve(c2)));
+    expect(code).toBe(1);
+    expect(c.log(b)).toMatch(/is older than this node's own record of it/);
+    expect(c.log(b)).toContain(`raft-signer cluster remove --id ${b}`);
+    // 3. a crashes; the links heal, dropping what was held (connections that timed out).
+    await c.kill(a);
+    net.heal({ cutHeld: true });
+    // 4. A nil prevote at the same height and round through the lagging node: before the fix b
+    // voted, the lagging node led and signed it; now nothing is signed.
+    const secondVote = prevote(key.publicKey, 5n, NIL);
+    const outcome = await c.sign(lagging, secondVote);
     expect(outcome.kind).toBe('refused');
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { verifyEd25519 } from '../../src/keys/validator_key';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
+import { storeHighWaterPath } from '../../src/node/store_high_water';
 import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
 import { proposalRequest, voteRequest } from '../support/sign_requests';
 
@@ -190,13 +191,18 @@ describe('signing through a 3-node cluster of real processes', () => {
     await cluster.waitForLeader();
   });
 
-  test('a node restored from an old copy of its data directory catches up before it releases anything', async () => {
+  // A restored data directory alone is refused at start (store_high_water.ts, test/chaos/
+  // regressions.test.ts). Restoring the whole home, record included, gets past that check; the
+  // sign path must still never release from the old state.
+  test('a node whose whole home was restored from an old copy catches up before it releases anything', async () => {
     const leader = await cluster.waitForLeader();
     const victim = cluster.ids.find((id) => id !== leader) as string;
     const dataDir = path.join(cluster.home(victim), 'data');
+    const record = storeHighWaterPath(cluster.home(victim));
     const backup = path.join(cluster.root, 'old-backup');
     expect(await cluster.stop(victim)).toBe(0);
     fs.cpSync(dataDir, backup, { recursive: true });
+    fs.copyFileSync(record, `${backup}.high-water`);
     cluster.start(victim);
     await cluster.waitForLeader();
 
@@ -207,6 +213,7 @@ describe('signing through a 3-node cluster of real processes', () => {
     await cluster.kill(victim);
     fs.rmSync(dataDir, { recursive: true, force: true });
     fs.cpSync(backup, dataDir, { recursive: true });
+    fs.copyFileSync(`${backup}.high-water`, record);
     cluster.start(victim);
     // At once, before it can have caught up: a conflicting vote for the last height signed is
     // refused as conflicting, and every earlier one as below the watermark.

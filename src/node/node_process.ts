@@ -162,6 +162,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       node?.receive(m);
     },
     onPeerUnreachable: (peer) => node?.reportUnreachable(peer),
+    onPeerDown: (peer) => node?.reportPeerDown(peer),
   });
   let created: RaftNode;
   try {

@@ -52,6 +52,7 @@ type Input =
   | { kind: 'message'; message: Message }
   | { kind: 'tick' }
   | { kind: 'unreachable'; peer: NodeId }
+  | { kind: 'peer-down'; peer: NodeId }
   | { kind: 'call'; run: (raft: Raft) => void };
 
 export class RaftNode {
@@ -160,6 +161,11 @@ export class RaftNode {
 
   reportUnreachable(peer: NodeId): void {
     this.enqueue({ kind: 'unreachable', peer });
+  }
+
+  /** The peer's port refuses connections: its process is gone (Raft.reportPeerDown). */
+  reportPeerDown(peer: NodeId): void {
+    this.enqueue({ kind: 'peer-down', peer });
   }
 
   /** Proposes data as leader; resolves with the entry's index and term once it is appended. */
@@ -328,6 +334,9 @@ export class RaftNode {
         return;
       case 'unreachable':
         this.raft.reportUnreachable(input.peer);
+        return;
+      case 'peer-down':
+        this.raft.reportPeerDown(input.peer);
         return;
       case 'call':
         input.run(this.raft);

@@ -268,6 +268,24 @@ export class Raft {
     if (pr && pr.state === ProgressState.Replicate) pr.becomeProbe();
   }
 
+  /**
+   * The transport has strong evidence that `peer`'s process is gone: its port refuses connections
+   * (a crashed process on a live host). If it is this follower's leader, forget it, as
+   * etcd-io/raft's ForgetLeader does: a leaderless follower grants pre-votes at once instead of
+   * holding the leader's lease for an election timeout. And campaign soon, staggered by rank
+   * among the remaining voters (one heartbeat apart twice over) so that the survivors, who all saw
+   * the same refusal, do not split the vote. Only liveness changes: pre-vote and vote run as
+   * always, and a follower that did not see the refusal still protects a live leader's lease.
+   */
+  reportPeerDown(peer: NodeId): void {
+    this.assertNotInReady('reportPeerDown');
+    if (this.role !== Role.Follower || this.leader !== peer || !this.promotable()) return;
+    this.leader = null;
+    const rank = this.confState.voters.filter((v) => v !== peer).sort().indexOf(this.id);
+    const ticksLeft = 1 + 2 * rank * this.heartbeatTicks;
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTicks - ticksLeft);
+  }
+
   hasReady(): boolean {
     if (this.broadcastPending) return true;
     if (this.msgs.length > 0) return true;

@@ -55,6 +55,12 @@ export interface RaftTransportOptions {
    */
   onPeerUnreachable?: (peerId: NodeId) => void;
   /**
+   * A connection to the peer was refused (ECONNREFUSED): its host is up but nothing listens on
+   * its port, i.e. its process is gone. Stronger than unreachable (a partition only times out):
+   * the core may stop waiting for that leader (Raft.reportPeerDown).
+   */
+  onPeerDown?: (peerId: NodeId) => void;
+  /**
    * An InstallSnapshot message to `peerId` was handed to the network (delivered = true) or was
    * lost before that (false). The core leaves its snapshot state on failure and retries later
    * (etcd-io/raft's ReportSnapshot).
@@ -120,6 +126,7 @@ interface LinkSettings {
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
   reportUnreachable: (peerId: NodeId) => void;
+  reportDown: (peerId: NodeId) => void;
   reportSnapshot: (peerId: NodeId, delivered: boolean) => void;
 }
 
@@ -155,6 +162,7 @@ export class RaftTransport {
       throw new TransportConfigError('reconnectBackoff.maxMs must not be below reconnectBackoff.initialMs');
     }
     const onPeerUnreachable = options.onPeerUnreachable;
+    const onPeerDown = options.onPeerDown;
     const onSnapshotSent = options.onSnapshotSent;
     this.settings = {
       selfId: this.selfId,
@@ -169,6 +177,7 @@ export class RaftTransport {
       keepaliveTimeMs: positiveInteger(options.keepaliveTimeMs ?? DEFAULT_KEEPALIVE_TIME_MS, 'keepaliveTimeMs'),
       keepaliveTimeoutMs: positiveInteger(options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS, 'keepaliveTimeoutMs'),
       reportUnreachable: (peerId) => this.callBack('onPeerUnreachable', () => onPeerUnreachable?.(peerId)),
+      reportDown: (peerId) => this.callBack('onPeerDown', () => onPeerDown?.(peerId)),
       reportSnapshot: (peerId, delivered) => this.callBack('onSnapshotSent', () => onSnapshotSent?.(peerId, delivered)),
     };
     // Fails early, with a clear message, on a certificate that is not this cluster's node cert.
@@ -568,6 +577,7 @@ class PeerLink {
 
   private onCallEnded(err: grpc.ServiceError | null): void {
     if (this.state === 'closed') return;
+    if (err?.code === grpc.status.UNAVAILABLE && /ECONNREFUSED/.test(err.details ?? '')) this.settings.reportDown(this.id);
     const reason = err ? `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}` : 'the peer ended the stream';
     this.fail(reason);
   }
@@ -575,7 +585,10 @@ class PeerLink {
   private fail(reason: string): void {
     if (this.state === 'closed') return;
     const wasOpen = this.state === 'open';
-    const openLongEnough = this.openedAt !== null && Date.now() - this.openedAt >= this.settings.backoffMaxMs;
+    // A stream that stayed open for a while resets the backoff, so that a peer that crashes is
+    // retried (and found refusing, i.e. down) at once; one that is dropped right after opening
+    // keeps backing off.
+    const openLongEnough = this.openedAt !== null && Date.now() - this.openedAt >= Math.min(this.settings.backoffMaxMs, 10 * this.settings.backoffInitialMs);
     this.clearTimer(); // the connect timeout of the attempt that just failed
     this.abandonCall();
     if (openLongEnough) this.consecutiveFailures = 0;

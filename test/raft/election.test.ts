@@ -107,6 +107,57 @@ describe('leader election', () => {
     expect(b.vote).toBe('c');
   });
 
+  describe('a leader reported down (its port refuses connections)', () => {
+    test('the survivors forget it and elect a new leader within a few ticks, staggered by rank', () => {
+      const h = new ClusterHarness(['a', 'b', 'c', 'd', 'e']);
+      h.campaign('a');
+      const term = h.raft('a').term;
+      h.crash('a');
+      for (const id of ['b', 'c', 'd', 'e']) h.raft(id).reportPeerDown('a');
+      for (const id of ['b', 'c', 'd', 'e']) expect(h.raft(id).leader).toBeNull();
+      // b ranks first among the survivors: one tick, and it campaigns; the others grant at once.
+      h.tickAll(1);
+      expect(h.leaders()).toEqual(['b']);
+      expect(h.raft('b').term).toBe(term + 1);
+      // Nobody else campaigned: one new term, no split.
+      h.tickAll(5);
+      expect(h.leaders()).toEqual(['b']);
+      expect(h.raft('b').term).toBe(term + 1);
+      expect(h.checker.violations).toEqual([]);
+    });
+
+    test('without the report the survivors wait out an election timeout (the lease)', () => {
+      const h = new ClusterHarness(ids3);
+      h.campaign('a');
+      h.crash('a');
+      h.tickAll(5);
+      expect(h.leaders()).toEqual([]);
+    });
+
+    test('a follower that did not see the refusal keeps the live leader\'s lease: no disruption', () => {
+      const h = new ClusterHarness(ids3);
+      h.campaign('a');
+      const term = h.raft('a').term;
+      // A false alarm at b only (a is alive): b campaigns, c refuses its pre-vote, a stays leader.
+      h.raft('b').reportPeerDown('a');
+      h.tickAll(3);
+      expect(h.leaders()).toEqual(['a']);
+      expect(h.raft('a').term).toBe(term);
+      expect(h.raft('b').leader).toBe('a');
+    });
+
+    test('a report about a peer that is not the leader, or to a leader, changes nothing', () => {
+      const h = new ClusterHarness(ids3);
+      h.campaign('a');
+      h.raft('b').reportPeerDown('c');
+      expect(h.raft('b').leader).toBe('a');
+      h.raft('a').reportPeerDown('b');
+      expect(h.raft('a').role).toBe(Role.Leader);
+      h.tickAll(5);
+      expect(h.leaders()).toEqual(['a']);
+    });
+  });
+
   test('check-quorum: a leader that hears from no majority for an election timeout steps down', () => {
     const h = new ClusterHarness(ids3);
     h.campaign('a');

@@ -49,6 +49,8 @@ export interface TestNode {
   log: CapturedLog;
   transport?: RaftTransport;
   unreachable: string[];
+  /** Peers reported down (their port refused a connection). */
+  down: string[];
   snapshotReports: Array<{ peer: string; delivered: boolean }>;
 }
 
@@ -83,6 +85,7 @@ export class ClusterFixture {
       received: [],
       log: captureLog(id),
       unreachable: [],
+      down: [],
       snapshotReports: [],
     };
   }
@@ -96,6 +99,7 @@ export class ClusterFixture {
       logger: node.log.logger,
       onMessage: (message) => node.received.push(message),
       onPeerUnreachable: (peer) => node.unreachable.push(peer),
+      onPeerDown: (peer) => node.down.push(peer),
       onSnapshotSent: (peer, delivered) => node.snapshotReports.push({ peer, delivered }),
       reconnectBackoff: { initialMs: 20, maxMs: 200 },
       connectTimeoutMs: 2000,

@@ -222,6 +222,40 @@ describe('RaftTransport', () => {
     await waitUntil(() => node0.received.some((m) => m.entries[0]?.index === 7), 'the restarted node reached node0');
   });
 
+  test('a peer whose port refuses connections is reported down; one that only hangs is just unreachable', async () => {
+    const node0 = await fixture.startNode('node0');
+    const node1 = await fixture.startNode('node1');
+    const hanging = net.createServer(() => undefined);
+    const sockets = new Set<net.Socket>();
+    hanging.on('connection', (socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    fixture.cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of sockets) socket.destroy();
+          hanging.close(() => resolve());
+        }),
+    );
+    const hangingPort = (hanging.address() as net.AddressInfo).port;
+    fixture.attachTransport(
+      node0,
+      [
+        { id: 'node1', address: node1.address },
+        { id: 'node2', address: `127.0.0.1:${hangingPort}` },
+      ],
+      { connectTimeoutMs: 200 },
+    );
+    fixture.attachTransport(node1, [{ id: 'node0', address: node0.address }]);
+    node0.transport?.send([appendMessage('node0', 'node1', 1)]);
+    await waitUntil(() => node1.received.length === 1, 'the first message arrived');
+    expect(node0.down).toEqual([]);
+    // node1's process is gone: nothing listens on its port any more.
+    await fixture.stopNode(node1);
+    await waitUntil(() => node0.down.includes('node1'), 'node1 was reported down');
+    await waitUntil(() => node0.unreachable.filter((p) => p === 'node2').length >= 2, 'the hanging peer failed twice');
+    expect(node0.down).not.toContain('node2');
+  });
+
   test('a dead or hanging peer does not delay messages to a live one', async () => {
     // A black hole: accepts TCP connections and never answers the TLS handshake.
     const hanging = net.createServer(() => undefined);

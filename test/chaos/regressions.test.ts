@@ -21,10 +21,9 @@ import path from 'node:path';
 import { FaultNetwork } from '../../src/chaos/fault_network';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { readStoreHighWater } from '../../src/node/store_high_water';
-import { verifyEd25519 } from '../../src/keys/validator_key';
 import { BlockId, SignedMsgType, emptyVote } from '../../src/privval/messages';
 import { voteSignBytes } from '../../src/privval/sign_bytes';
-import { SignRequest } from '../../src/signer/sign_types';
+import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
 import { createHash } from 'node:crypto';
 
 const CHAIN = 'bug-chain';
@@ -61,6 +60,26 @@ async function leaderAmong(cluster: ProcessCluster, among: string[]): Promise<st
     }
     return undefined;
   });
+}
+
+/** Kills b, changes its data directory while a cannot reach it, starts it; its exit code. */
+async function restartUnseen(c: ProcessCluster, net: FaultNetwork, a: string, b: string, change: () => void): Promise<number | null> {
+  await c.kill(b);
+  change();
+  net.setBlocked(a, b, true);
+  net.setBlocked(b, a, true);
+  const restarted = c.start(b);
+  return new Promise<number | null>((resolve) => restarted.once('exit', (code) => resolve(code)));
+}
+
+/**
+ * 3. a crashes; the links heal, dropping what was held (connections that timed out). 4. A nil
+ * prevote at 5/0, conflicting with the block a released, through the lagging node.
+ */
+async function crashLeaderThenConflict(c: ProcessCluster, net: FaultNetwork, a: string, lagging: string): Promise<SignOutcome> {
+  await c.kill(a);
+  net.heal({ cutHeld: true });
+  return c.sign(lagging, prevote(c.validatorKey().publicKey, 5n, NIL));
 }
 
 describe('product bugs the chaos harness found, fixed', () => {
@@ -104,23 +123,13 @@ describe('product bugs the chaos harness found, fixed', () => {
     const released = await c.sign(a, first);
     expect(released.kind).toBe('signed');
     // 2. b's disk is replaced (killed, wiped, restarted) while a cannot reach it.
-    await c.kill(b);
-    fs.rmSync(c.dataDir(b), { recursive: true, force: true });
-    net.setBlocked(a, b, true);
-    net.setBlocked(b, a, true);
-    const restarted = c.start(b);
-    const code = await new Promise<number | null>((resolve) => restarted.once('exit', (c2) => resolve(c2)));
+    const code = await restartUnseen(c, net, a, b, () => fs.rmSync(c.dataDir(b), { recursive: true, force: true }));
     // The wiped node refuses to found the cluster again: it must rejoin as a learner.
     expect(code).toBe(1);
     expect(c.log(b)).toMatch(/is empty, but node\d is a founding member/);
-    // 3. a crashes; the links heal, dropping what was held (connections that timed out).
-    await c.kill(a);
-    net.heal({ cutHeld: true });
-    // 4. A nil prevote at the same height and round through the lagging node: with a down and b
-    // refusing to vote, the lagging node cannot become leader, so nothing is signed.
-    const second = prevote(key.publicKey, 5n, NIL);
-    const outcome = await c.sign(lagging, second);
-    expect(outcome.kind).toBe('refused');
+    // 3, 4. With a down and b refusing to vote, the lagging node cannot become leader, so nothing
+    // is signed.
+    expect((await crashLeaderThenConflict(c, net, a, lagging)).kind).toBe('refused');
   }, 60_000);
 
   test('a node restored from an older copy of its data refuses to start, so it cannot help a lagging node double-sign', async () => {
@@ -150,23 +159,14 @@ describe('product bugs the chaos harness found, fixed', () => {
     );
     // 2. b's data is put back from the copy (it forgets acknowledging that decision) while a
     // cannot reach it. It refuses to start.
-    await c.kill(b);
-    fs.rmSync(c.dataDir(b), { recursive: true, force: true });
-    fs.cpSync(backup, c.dataDir(b), { recursive: true });
-    net.setBlocked(a, b, true);
-    net.setBlocked(b, a, true);
-    const restarted = c.start(b);
-    const code = await new Promise<number | null>((resolve) => restarted.once('exit', (c2) => resolve(c2)));
+    const code = await restartUnseen(c, net, a, b, () => {
+      fs.rmSync(c.dataDir(b), { recursive: true, force: true });
+      fs.cpSync(backup, c.dataDir(b), { recursive: true });
+    });
     expect(code).toBe(1);
     expect(c.log(b)).toMatch(/is older than this node's own record of it/);
     expect(c.log(b)).toContain(`raft-signer cluster remove --id ${b}`);
-    // 3. a crashes; the links heal, dropping what was held (connections that timed out).
-    await c.kill(a);
-    net.heal({ cutHeld: true });
-    // 4. A nil prevote at the same height and round through the lagging node: before the fix b
-    // voted, the lagging node led and signed it; now nothing is signed.
-    const secondVote = prevote(key.publicKey, 5n, NIL);
-    const outcome = await c.sign(lagging, secondVote);
-    expect(outcome.kind).toBe('refused');
+    // 3, 4. Before the fix b voted, the lagging node led and signed the conflict; now nothing is.
+    expect((await crashLeaderThenConflict(c, net, a, lagging)).kind).toBe('refused');
   }, 60_000);
 });

@@ -9,11 +9,37 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ts from 'typescript';
 import { Entry, EntryType, HardState } from '../../src/raft/types';
+import { RaftStorage } from '../../src/storage/raft_storage';
 
 export const IDENTITY = { nodeId: 'node0', clusterId: 'cluster-a' };
 
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'raft-storage-test-'));
+}
+
+/**
+ * Stores and directories a test file opens, closed and removed after each test: call it at the
+ * top of the file (it registers the afterEach itself).
+ */
+export function trackedStores(): { openStore: (dir: string) => Promise<RaftStorage>; freshDir: () => string } {
+  const dirs: string[] = [];
+  const opened: RaftStorage[] = [];
+  afterEach(async () => {
+    for (const s of opened.splice(0)) await s.close();
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    openStore: async (dir) => {
+      const store = await RaftStorage.open(dir, IDENTITY);
+      opened.push(store);
+      return store;
+    },
+    freshDir: () => {
+      const dir = tempDir();
+      dirs.push(dir);
+      return dir;
+    },
+  };
 }
 
 export function entry(index: number, term: number, text = `e${index}`): Entry {

@@ -2,26 +2,13 @@ import * as fs from 'fs';
 import { EntryType, Snapshot } from '../../src/raft/types';
 import { StorageContractError, StorageUnavailableError } from '../../src/storage/errors';
 import { RaftStorage } from '../../src/storage/raft_storage';
-import { entries, entry, hardState, IDENTITY, plain, tempDir } from './helpers';
+import { entries, entry, hardState, IDENTITY, plain, trackedStores } from './helpers';
 
-const dirs: string[] = [];
-const opened: RaftStorage[] = [];
-
-async function openStore(dir: string): Promise<RaftStorage> {
-  const store = await RaftStorage.open(dir, IDENTITY);
-  opened.push(store);
-  return store;
-}
+const { openStore, freshDir } = trackedStores();
 
 async function reopen(store: RaftStorage): Promise<RaftStorage> {
   await store.close();
   return openStore(store.dir);
-}
-
-function freshDir(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir;
 }
 
 async function smRecords(store: RaftStorage, prefix?: Uint8Array): Promise<Record<string, string>> {
@@ -29,11 +16,6 @@ async function smRecords(store: RaftStorage, prefix?: Uint8Array): Promise<Recor
   for await (const r of store.iterateStateMachine(prefix)) out[Buffer.from(r.key).toString()] = Buffer.from(r.value).toString();
   return out;
 }
-
-afterEach(async () => {
-  for (const s of opened.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
 
 describe('RaftStorage: open, persist, reopen', () => {
   it('creates a fresh store in a missing directory, empty', async () => {

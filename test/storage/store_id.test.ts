@@ -6,27 +6,9 @@ import { Level } from 'level';
 import { STORE_ID_KEY } from '../../src/storage/keys';
 import { RaftStorage } from '../../src/storage/raft_storage';
 import { StorageCorruptError } from '../../src/storage/errors';
-import { entries, hardState, IDENTITY, tempDir } from './helpers';
+import { entries, hardState, IDENTITY, trackedStores } from './helpers';
 
-const dirs: string[] = [];
-const opened: RaftStorage[] = [];
-
-async function openStore(dir: string): Promise<RaftStorage> {
-  const store = await RaftStorage.open(dir, IDENTITY);
-  opened.push(store);
-  return store;
-}
-
-function freshDir(): string {
-  const dir = tempDir();
-  dirs.push(dir);
-  return dir;
-}
-
-afterEach(async () => {
-  for (const s of opened.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
+const { openStore, freshDir } = trackedStores();
 
 describe('store id', () => {
   it('is chosen at creation, kept across reopen and by a copy of the directory, new for a new store', async () => {
@@ -62,7 +44,6 @@ describe('store id', () => {
   it('refuses a damaged store id record', async () => {
     const dir = freshDir();
     await (await openStore(dir)).close();
-    opened.length = 0;
     const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
     const value = await db.get(STORE_ID_KEY);

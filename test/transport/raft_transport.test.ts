@@ -63,6 +63,22 @@ function rawStream(
   };
 }
 
+/** A black hole on localhost: accepts TCP connections and never answers the TLS handshake. Returns its port. */
+async function blackHole(fixture: ClusterFixture): Promise<number> {
+  const hanging = net.createServer(() => undefined);
+  const sockets = new Set<net.Socket>();
+  hanging.on('connection', (socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  fixture.cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        hanging.close(() => resolve());
+      }),
+  );
+  return (hanging.address() as net.AddressInfo).port;
+}
+
 function refusals(node: TestNode): Array<Record<string, unknown>> {
   return node.log.lines.filter((line) => line.message === 'refused a Raft stream');
 }
@@ -225,18 +241,7 @@ describe('RaftTransport', () => {
   test('a peer whose port refuses connections is reported down; one that only hangs is just unreachable', async () => {
     const node0 = await fixture.startNode('node0');
     const node1 = await fixture.startNode('node1');
-    const hanging = net.createServer(() => undefined);
-    const sockets = new Set<net.Socket>();
-    hanging.on('connection', (socket) => sockets.add(socket));
-    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
-    fixture.cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const socket of sockets) socket.destroy();
-          hanging.close(() => resolve());
-        }),
-    );
-    const hangingPort = (hanging.address() as net.AddressInfo).port;
+    const hangingPort = await blackHole(fixture);
     fixture.attachTransport(
       node0,
       [
@@ -257,19 +262,7 @@ describe('RaftTransport', () => {
   });
 
   test('a dead or hanging peer does not delay messages to a live one', async () => {
-    // A black hole: accepts TCP connections and never answers the TLS handshake.
-    const hanging = net.createServer(() => undefined);
-    const sockets = new Set<net.Socket>();
-    hanging.on('connection', (socket) => sockets.add(socket));
-    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
-    fixture.cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const socket of sockets) socket.destroy();
-          hanging.close(() => resolve());
-        }),
-    );
-    const hangingAddress = `127.0.0.1:${(hanging.address() as net.AddressInfo).port}`;
+    const hangingAddress = `127.0.0.1:${await blackHole(fixture)}`;
     // And a port nobody listens on.
     const closedPort = await new Promise<number>((resolve) => {
       const probe = net.createServer();

@@ -84,13 +84,19 @@ function describeFailure(samples: Sample[]): string | undefined {
   return f ? `${f.outcome}: ${f.message ?? ''}` : undefined;
 }
 
+/** A trial's start: a settled cluster (its leader is the victim), and a signing client on every other node, running for 300 ms. */
+async function startTrial(bench: BenchCluster): Promise<{ victim: string; clients: Client[] }> {
+  const victim = await bench.waitSettled();
+  const clients = bench.running().filter((id) => id !== victim).map((id) => new Client(id, bench));
+  await sleep(300);
+  return { victim, clients };
+}
+
 export async function measureLeaderKill(bench: BenchCluster, trials: number, log: (line: string) => void): Promise<KillResult> {
   const results: KillTrial[] = [];
   const all: Sample[] = [];
   for (let t = 0; t < trials; t++) {
-    const victim = await bench.waitSettled();
-    const clients = bench.running().filter((id) => id !== victim).map((id) => new Client(id, bench));
-    await sleep(300);
+    const { victim, clients } = await startTrial(bench);
     const t0 = performance.now();
     await bench.kill(victim);
     const deadline = t0 + 15_000;
@@ -127,9 +133,7 @@ export async function measureGracefulTransfer(bench: BenchCluster, trials: numbe
   const results: TransferTrial[] = [];
   const all: Sample[] = [];
   for (let t = 0; t < trials; t++) {
-    const victim = await bench.waitSettled();
-    const clients = bench.running().filter((id) => id !== victim).map((id) => new Client(id, bench));
-    await sleep(300);
+    const { victim, clients } = await startTrial(bench);
     const t0 = performance.now();
     await bench.stop(victim);
     const t1 = performance.now();

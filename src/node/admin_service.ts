@@ -145,7 +145,9 @@ export type AdminErrorCode =
   /** This node is stopping or stopped after an error. */
   | 'node-stopped'
   /** The caller's certificate may not make changes. */
-  | 'not-authorized';
+  | 'not-authorized'
+  /** The node the change is about cannot be asked (add-learner asks the new node for its store). */
+  | 'unreachable';
 
 /** Codes that can clear up by themselves within seconds: the CLI retries them until its timeout. */
 export const RETRYABLE_ADMIN_ERRORS: ReadonlySet<AdminErrorCode> = new Set<AdminErrorCode>([
@@ -156,6 +158,8 @@ export const RETRYABLE_ADMIN_ERRORS: ReadonlySet<AdminErrorCode> = new Set<Admin
   'transfer-in-progress',
   'learner-not-caught-up',
   'lost',
+  // add-learner asks the new node for its store: it may still be starting.
+  'unreachable',
 ]);
 
 const ADMIN_ERROR_GRPC_CODE: Record<AdminErrorCode, grpc.status> = {
@@ -173,6 +177,7 @@ const ADMIN_ERROR_GRPC_CODE: Record<AdminErrorCode, grpc.status> = {
   lost: grpc.status.ABORTED,
   'node-stopped': grpc.status.UNAVAILABLE,
   'not-authorized': grpc.status.PERMISSION_DENIED,
+  unreachable: grpc.status.UNAVAILABLE,
 };
 
 /** Trailing metadata keys of an admin refusal. */

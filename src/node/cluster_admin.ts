@@ -25,6 +25,11 @@ export type AddLearnerWithAddress = Extract<ConfChange, { type: 'addLearner' }> 
 export interface ClusterAdminOptions {
   node: RaftNode;
   directory: MemberDirectory;
+  /**
+   * Asks the node at `address` (certificate `id`) for its store id: the incarnation an add-learner
+   * entry names, so that only that store ever counts once promoted (src/raft/types.ts ConfState).
+   */
+  askIncarnation: (id: NodeId, address: string) => Promise<string>;
   electionTimeoutMs: number;
   logger: Logger;
 }
@@ -55,12 +60,14 @@ function inEffect(change: MembershipChange, status: RaftStatus): boolean {
 export class ClusterAdmin {
   private readonly node: RaftNode;
   private readonly directory: MemberDirectory;
+  private readonly askIncarnation: (id: NodeId, address: string) => Promise<string>;
   private readonly electionTimeoutMs: number;
   private readonly logger: Logger;
 
   constructor(options: ClusterAdminOptions) {
     this.node = options.node;
     this.directory = options.directory;
+    this.askIncarnation = options.askIncarnation;
     this.electionTimeoutMs = options.electionTimeoutMs;
     this.logger = options.logger;
   }
@@ -172,9 +179,10 @@ export class ClusterAdmin {
 
     let cc: ConfChange;
     if (change.kind === 'add-learner') {
+      const incarnation = await this.incarnationOf(change.id, change.address);
       // Known before the entry commits, so this leader's transport has the link ready when it is.
       this.directory.learn(change.id, change.address, 'the add-learner request');
-      const withAddress: AddLearnerWithAddress = { type: 'addLearner', node: change.id, address: change.address };
+      const withAddress: AddLearnerWithAddress = { type: 'addLearner', node: change.id, incarnation, address: change.address };
       cc = withAddress;
     } else {
       cc = { type: change.kind, node: change.id };
@@ -205,6 +213,25 @@ export class ClusterAdmin {
       );
     }
     return this.view(after, true, proposed.index, this.doneMessage(change));
+  }
+
+  /** The new learner's store id, asked of the node itself; refused when it cannot be asked. */
+  private async incarnationOf(id: NodeId, address: string): Promise<string> {
+    let incarnation: string;
+    try {
+      incarnation = await this.askIncarnation(id, address);
+    } catch (e) {
+      throw new AdminError(
+        'unreachable',
+        `node ${this.id} (leader) cannot ask ${id} at ${address} which store it runs with (${(e as Error).message}): ` +
+          `start it first (with \`join: true\` in its config.yaml, its peers listing this cluster's members), then retry`,
+        this.id,
+      );
+    }
+    if (!/^[0-9a-f]{32}$/.test(incarnation)) {
+      throw new AdminError('invalid-request', `node ${this.id} (leader): ${id} at ${address} answered with no usable store id`, this.id);
+    }
+    return incarnation;
   }
 
   /** Whether this node applied `index` within `ms` (waitApplied also resolves when the node stops). */

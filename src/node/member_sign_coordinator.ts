@@ -52,9 +52,12 @@ export class MemberSignCoordinator extends SignCoordinator {
   /** Null for a voter; otherwise the refusal, saying what this node is and what to do. */
   notAVoterRefusal(): SignOutcome | null {
     const status = this.raftNode.status();
-    if (status.confState.voters.includes(this.raftNode.id)) return null;
     const id = this.raftNode.id;
-    const what = status.isLearner
+    if (status.confState.voters.includes(id) && status.incarnationMatches) return null;
+    const what = !status.incarnationMatches && status.confState.voters.includes(id)
+      ? `node ${id} runs on a store the cluster does not know (its data was lost or replaced): it signs nothing until ` +
+        `it is removed and added again as a learner under this store, then promoted`
+      : status.isLearner
       ? `node ${id} is a learner (passive standby): it signs nothing until promoted (raft-signer cluster promote --id ${id})`
       : `node ${id} is not a voting member of the cluster (not yet added, or removed): it signs nothing`;
     return { kind: 'refused', reason: 'no-leader', message: what };

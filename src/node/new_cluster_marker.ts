@@ -7,7 +7,9 @@
 // sign. So an empty store is bootstrapped only when the home says "this is a new cluster": the
 // marker file `testnet` writes into every home (removed after the first bootstrap), or
 // `start --new-cluster`. Otherwise the node refuses to start and says how to rejoin safely
-// (remove it, then add it back as a learner with `join: true`, then promote it).
+// (remove it, then add its new store back as a learner with `join: true`, then promote it). The
+// marker is not what keeps an empty store from voting, though: the membership names each member's
+// store (see founding.ts), and a new store is never the one named.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,22 +19,42 @@ import { StorageError } from '../storage/errors';
 export const NEW_CLUSTER_MARKER_FILE = 'new-cluster';
 
 export class RejoinRequiredError extends StorageError {
-  constructor(readonly nodeId: string, readonly dataDir: string) {
+  constructor(readonly context: RejoinCommandContext, readonly dataDir: string) {
     super(
-      `the data directory ${dataDir} is empty, but ${nodeId} is a founding member of a cluster that already exists ` +
+      `the data directory ${dataDir} is empty, but ${context.nodeId} is a founding member of a cluster that already exists ` +
         `(no new-cluster marker in its home): a node that lost its data must not vote again as if nothing happened. ` +
-        `${rejoinAsLearnerSteps(nodeId)} Only if this really is a new cluster, start with --new-cluster.`,
+        `${rejoinAsLearnerSteps(context)} Only if this really is a new cluster, start with --new-cluster.`,
     );
     this.name = 'RejoinRequiredError';
   }
 }
 
-/** The documented way back for a voter whose data is gone or cannot be trusted. */
-export function rejoinAsLearnerSteps(nodeId: string): string {
+/** What the rejoin commands need to be pasted as they are. */
+export interface RejoinCommandContext {
+  nodeId: string;
+  /** This node's home (its config.yaml is where `join: true` goes). */
+  home: string;
+  /** Where this node listens, as the members dial it. */
+  address: string;
+  /** The other members' addresses (config.yaml peers), for --endpoints. */
+  endpoints: string[];
+}
+
+/**
+ * The documented way back for a voter whose data is gone or cannot be trusted, as commands to
+ * paste: remove the old member with this node's own certificate (still a voter's until the
+ * removal commits), then add the new store as a learner and promote it with the admin client
+ * directory (testnet's admin/), which a removed node's certificate may no longer do.
+ */
+export function rejoinAsLearnerSteps(c: RejoinCommandContext): string {
+  const endpoints = c.endpoints.length > 0 ? c.endpoints.join(',') : 'HOST:PORT';
+  const admin = `--admin ADMIN_DIR --endpoints ${endpoints}`;
   return (
-    `Rejoin it as a learner: \`raft-signer cluster remove --id ${nodeId}\`, set \`join: true\` in its config.yaml, ` +
-    `start it, \`raft-signer cluster add-learner --id ${nodeId} --address HOST:PORT\`, wait until it has caught up, ` +
-    `then \`raft-signer cluster promote --id ${nodeId}\`.`
+    `Rejoin it as a learner under its new store: (1) \`raft-signer cluster remove --id ${c.nodeId} --home ${c.home}\`; ` +
+    `(2) set \`join: true\` in ${c.home}/config.yaml and start it again; ` +
+    `(3) \`raft-signer cluster add-learner --id ${c.nodeId} --address ${c.address} ${admin}\`; ` +
+    `(4) once it has caught up, \`raft-signer cluster promote --id ${c.nodeId} ${admin}\` ` +
+    `(ADMIN_DIR: the admin client directory testnet wrote, or use --home of another voter).`
   );
 }
 

@@ -41,7 +41,9 @@ import { NodeHttpServer, startNodeHttpServer } from './health_server';
 import { MemberDirectory, MembershipSync } from './member_directory';
 import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
 import { RaftNode, StateMachine } from './raft_node';
-import { hasNewClusterMarker, RejoinRequiredError, removeNewClusterMarker } from './new_cluster_marker';
+import { hasNewClusterMarker, RejoinCommandContext, RejoinRequiredError, removeNewClusterMarker } from './new_cluster_marker';
+import { decodeFounding, FoundingMembership, foundingDigest, gatherFounding } from './founding';
+import { askFounding } from '../transport/founding_rpc';
 import { checkStoreHighWater, StoreHighWater, StoreHighWaterRecorder } from './store_high_water';
 import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
 import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
@@ -129,10 +131,17 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     const last = storage.syncedLast;
     return { storeId: storage.storeId, term: hs.term, vote: hs.vote, commit: hs.commit, lastIndex: last.index, lastTerm: last.term };
   };
+  const otherPeers = config.peers.filter((p) => p.id !== config.id);
+  const rejoin: RejoinCommandContext = {
+    nodeId: config.id,
+    home: config.home,
+    address: config.peers.find((p) => p.id === config.id)?.address ?? config.listen,
+    endpoints: otherPeers.map((p) => p.address),
+  };
   let machine: SignerStateMachine;
   try {
     // Before anything else can happen: a data directory put back from an older copy must not vote.
-    checkStoreHighWater({ home: config.home, nodeId: config.id, dataDir: config.dataDir, now: highWater(), logger });
+    checkStoreHighWater({ home: config.home, rejoin, dataDir: config.dataDir, now: highWater(), logger });
     machine = await SignerStateMachine.load(storage.load().stateMachine, keys, logger);
   } catch (e) {
     await storage.close();
@@ -163,12 +172,40 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     },
     onPeerUnreachable: (peer) => node?.reportUnreachable(peer),
     onPeerDown: (peer) => node?.reportPeerDown(peer),
+    founding: {
+      info: () => ({ nodeId: config.id, storeId: storage.storeId, founders: config.peers.map((p) => p.id).sort(), founded: storage.founding }),
+      digest: () => (storage.founding === null ? null : foundingDigest(decodeFounding(storage.founding))),
+    },
   });
+  let startupStopped = false;
+  const found = async (): Promise<FoundingMembership> => {
+    if (!options.newCluster && !hasNewClusterMarker(config.home)) throw new RejoinRequiredError(rejoin, config.dataDir);
+    // The other founders must be able to ask us too: listen before asking them.
+    await bindSharedServer(server, config.listen, serverCredentials(tls));
+    serverBound = true;
+    const told = new Map<NodeId, number>();
+    return gatherFounding({
+      selfId: config.id,
+      storeId: storage.storeId,
+      peers: otherPeers,
+      ask: (peer) => askFounding(peer.address, tls, peer.id, 1000),
+      waiting: (peer, why) => {
+        const last = told.get(peer.id) ?? 0;
+        if (Date.now() - last < 10_000) return;
+        told.set(peer.id, Date.now());
+        logger.info(`waiting for founder ${peer.id} at ${peer.address} to start: a new cluster is founded once every founder has answered`, { why });
+      },
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      stopped: () => startupStopped,
+      rejoin,
+    });
+  };
+  let serverBound = false;
   let created: RaftNode;
   try {
     created = await RaftNode.create({
       id: config.id,
-      founders: config.peers.map((p) => p.id),
+      found,
       join: config.join,
       storage,
       sender: transport,
@@ -176,13 +213,12 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       machineApplied: machine.applied,
       timing: config.raft,
       logger,
-      refuseBootstrap: () => {
-        if (!options.newCluster && !hasNewClusterMarker(config.home)) throw new RejoinRequiredError(config.id, config.dataDir);
-      },
       onBootstrapped: () => removeNewClusterMarker(config.home),
     });
   } catch (e) {
+    startupStopped = true;
     transport.close();
+    if (serverBound) await stopSharedServer(server, 100);
     await storage.close();
     throw e;
   }
@@ -242,13 +278,19 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     health,
   });
 
-  const admin = new ClusterAdmin({ node: created, directory, electionTimeoutMs: config.raft.electionTimeoutMs, logger });
+  const admin = new ClusterAdmin({
+    node: created,
+    directory,
+    askIncarnation: async (id, address) => (await askFounding(address, tls, id, 2000)).storeId,
+    electionTimeoutMs: config.raft.electionTimeoutMs,
+    logger,
+  });
   addAdminService(server, adminBackend(created, machine, coordinator, transport, admin, directory));
   const grpcHealth = addGrpcHealthService(server, health);
   let http: NodeHttpServer | null = null;
   const metricsListen = options.metricsListen === undefined ? (config.metrics?.listen ?? null) : options.metricsListen;
   try {
-    await bindSharedServer(server, config.listen, serverCredentials(tls));
+    if (!serverBound) await bindSharedServer(server, config.listen, serverCredentials(tls));
   } catch (e) {
     grpcHealth.close();
     transport.close();

@@ -14,6 +14,7 @@ import { Entry, Message, MessageType, NodeId, RaftStatus, Ready, Role } from '..
 import { ConfChange } from '../raft/confchange';
 import { Logger } from '../log/logger';
 import { RaftStorage, StateMachineOp } from '../storage/raft_storage';
+import { decodeFounding, describeFounding, encodeFounding, FoundingMembership } from './founding';
 
 /** The replicated state machine the driver applies committed entries to. */
 export interface StateMachine {
@@ -95,12 +96,17 @@ export class RaftNode {
 
   /**
    * Builds the core from what the store holds. A founding member with an empty store bootstraps
-   * (writes the initial membership as entry 1); a joining member starts empty and learns
-   * everything from the leader.
+   * (writes the initial membership, founders and their stores, as entry 1); a joining member
+   * starts empty and learns everything from the leader. The node's incarnation is its store's id.
    */
   static async create(options: {
     id: NodeId;
-    founders: NodeId[];
+    /**
+     * The founding membership for an empty store that founds: asked only when the store is empty
+     * and not joining (it throws to refuse, see founding.ts and new_cluster_marker.ts). A store
+     * that recorded its founding already (a crash before its first entry) reuses that record.
+     */
+    found: () => Promise<FoundingMembership>;
     join: boolean;
     storage: RaftStorage;
     sender: MessageSender;
@@ -109,26 +115,27 @@ export class RaftNode {
     machineApplied: number;
     timing: RaftNodeTiming;
     logger: Logger;
-    /** Called when an empty store would be bootstrapped; throws to refuse (lost data, not a new cluster). */
-    refuseBootstrap?: () => void;
     /** Called once the bootstrap is durable. */
     onBootstrapped?: () => void;
   }): Promise<RaftNode> {
     const { storage, timing } = options;
     let stored = storage.load();
     const fresh = stored.hardState.term === 0 && stored.entries.length === 0 && stored.snapshot === null;
-    if (fresh && !options.join) {
-      // A fresh store that may not found a cluster: the caller decides why (see new_cluster_marker.ts).
-      options.refuseBootstrap?.();
-      const boot = bootstrapState(options.founders);
+    if (fresh && (!options.join || storage.founding !== null)) {
+      // The founding record goes first: a crash before the entry leaves a store that still knows
+      // which membership it was founding, and founds with that one again.
+      const founding = storage.founding !== null ? decodeFounding(storage.founding) : await options.found();
+      if (storage.founding === null) await storage.setFounding(encodeFounding(founding));
+      const boot = bootstrapState(founding.voters, founding.incarnations);
       await storage.persist({ hardState: boot.hardState, entries: boot.entries, logFirstIndex: 1, logLastIndex: 1 });
       stored = { ...stored, hardState: boot.hardState, entries: boot.entries };
-      options.logger.info('bootstrapped a new cluster', { voters: options.founders });
+      options.logger.info('bootstrapped a new cluster', { voters: founding.voters, founding: describeFounding(founding) });
       options.onBootstrapped?.();
     }
     const raft = new Raft(
       {
         id: options.id,
+        incarnation: storage.storeId,
         heartbeatTicks: 1,
         electionTicks: Math.max(2, Math.round(timing.electionTimeoutMs / timing.heartbeatMs)),
         random: new SeededRandom(randomInt(0, 2 ** 32 - 1)),

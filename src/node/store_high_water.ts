@@ -20,7 +20,7 @@ import path from 'node:path';
 import { writeSecretFile } from '../keys/key_file_permissions';
 import type { Logger } from '../log/logger';
 import { StorageError } from '../storage/errors';
-import { rejoinAsLearnerSteps } from './new_cluster_marker';
+import { rejoinAsLearnerSteps, RejoinCommandContext } from './new_cluster_marker';
 
 export const STORE_HIGH_WATER_FILE = 'store-high-water.json';
 
@@ -54,7 +54,7 @@ function describeMark(m: StoreHighWater): string {
 
 export class RestoredStoreError extends StorageError {
   constructor(
-    readonly nodeId: string,
+    readonly rejoin: RejoinCommandContext,
     readonly dataDir: string,
     readonly recorded: StoreHighWater,
     readonly found: StoreHighWater,
@@ -69,19 +69,26 @@ export class RestoredStoreError extends StorageError {
           `names store ${recorded.storeId}, this is ${found.storeId} at ${describeMark(found)}): ` +
           `an older store of this node was put back, which has forgotten `) +
         `votes and entries it acknowledged, and must not vote or sign as if nothing happened. Keep it aside for ` +
-        `inspection and empty the data directory, then ${rejoinAsLearnerSteps(nodeId)}`,
+        `inspection and empty the data directory, then ${rejoinAsLearnerSteps(rejoin)}`,
     );
     this.name = 'RestoredStoreError';
   }
 }
 
-/** The record file exists but cannot be read: refuse rather than guess (safety over liveness). */
+/**
+ * The record is missing or cannot be read while the store holds something: refuse (safety over
+ * liveness). Deleting the record must never be a way past the check: without it nobody can tell a
+ * store put back from an older copy from a healthy one, so the way on is the learner rejoin.
+ */
 export class StoreHighWaterFileError extends StorageError {
-  constructor(readonly file: string, problem: string) {
+  constructor(readonly file: string, readonly problem: string, rejoin?: RejoinCommandContext, found?: StoreHighWater) {
     super(
       `cannot use ${file} (${problem}). It records how far this node's store had got, to catch a data directory ` +
-        `restored from an older copy. If you are certain the data directory was not restored or copied back, ` +
-        `delete the file and start again; it is written anew.`,
+        `restored from an older copy` +
+        (rejoin && found
+          ? `; without it this store (at ${describeMark(found)}) cannot be told from an older copy, so it must not vote. ` +
+            `Keep the data directory aside for inspection and empty it, then ${rejoinAsLearnerSteps(rejoin)}`
+          : '.'),
     );
     this.name = 'StoreHighWaterFileError';
   }
@@ -153,20 +160,42 @@ function sameMark(a: StoreHighWater, b: StoreHighWater): boolean {
   );
 }
 
+/** A store that holds nothing yet: no term, no entry, no commit. */
+function isEmptyMark(m: StoreHighWater): boolean {
+  return m.term === 0 && m.commit === 0 && m.lastIndex === 0;
+}
+
 /**
  * At start, before the node takes part in anything: refuses a store that is behind its own record,
- * or that is not the store the record is about but holds something. A store created anew (as the
- * learner rejoin does) replaces the record.
+ * that is not the store the record is about but holds something, or that holds something while the
+ * record is missing or unreadable. A store created anew (as the learner rejoin does) replaces the
+ * record, which is written at once so that it exists before the store holds anything.
  */
-export function checkStoreHighWater(options: { home: string; nodeId: string; dataDir: string; now: StoreHighWater; logger: Logger }): void {
-  const recorded = readStoreHighWater(options.home);
-  if (recorded === null) return;
+export function checkStoreHighWater(options: { home: string; rejoin: RejoinCommandContext; dataDir: string; now: StoreHighWater; logger: Logger }): void {
+  const file = storeHighWaterPath(options.home);
+  let recorded: StoreHighWater | null;
+  try {
+    recorded = readStoreHighWater(options.home);
+  } catch (err) {
+    if (!(err instanceof StoreHighWaterFileError) || !isEmptyMark(options.now)) {
+      const problem = err instanceof StoreHighWaterFileError ? err.problem : (err as Error).message;
+      throw new StoreHighWaterFileError(file, problem, options.rejoin, options.now);
+    }
+    options.logger.warn('the store high-water record is unreadable, and the store is new and empty: the record starts over', { file });
+    recorded = null;
+  }
+  if (recorded === null) {
+    if (!isEmptyMark(options.now)) throw new StoreHighWaterFileError(file, 'it is missing', options.rejoin, options.now);
+    writeStoreHighWater(options.home, options.now);
+    return;
+  }
   const verdict = compareStoreHighWater(recorded, options.now);
   if (verdict === 'behind' || verdict === 'other-store') {
-    throw new RestoredStoreError(options.nodeId, options.dataDir, recorded, options.now, storeHighWaterPath(options.home));
+    throw new RestoredStoreError(options.rejoin, options.dataDir, recorded, options.now, file);
   }
   if (verdict === 'new-store') {
     options.logger.warn('the data directory holds a new, empty store; its high-water record starts over', { dataDir: options.dataDir });
+    writeStoreHighWater(options.home, options.now);
   }
 }
 

@@ -7,13 +7,19 @@
 // the previous one is committed and after it has committed an entry of its own term (the fix for
 // the single-server change bug described on raft-dev in 2015).
 
-import { ConfState, NodeId } from './types';
+import { ConfState, Incarnation, incarnationOf, NodeId } from './types';
 
 export type ConfChange =
-  /** The cluster's first membership, the entry at index 1 that every founding node writes. */
-  | { type: 'bootstrap'; voters: NodeId[] }
-  /** Add a non-voting member: it replicates everything and counts for nothing. */
-  | { type: 'addLearner'; node: NodeId }
+  /**
+   * The cluster's first membership, the entry at index 1 that every founding node writes: the
+   * founders and the store each founded it with (see founding.ts in src/node).
+   */
+  | { type: 'bootstrap'; voters: NodeId[]; incarnations?: Record<NodeId, Incarnation> }
+  /**
+   * Add a non-voting member: it replicates everything and counts for nothing. `incarnation` names
+   * the store it joins with; only that store is ever counted once it is promoted.
+   */
+  | { type: 'addLearner'; node: NodeId; incarnation?: Incarnation }
   /** Make a learner a voter. */
   | { type: 'promote'; node: NodeId }
   /** Remove a voter or a learner. */
@@ -39,9 +45,17 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   }
   const o = parsed as Record<string, unknown>;
   if (o && o.type === 'bootstrap' && Array.isArray(o.voters) && o.voters.every(isNodeId)) {
-    return { type: 'bootstrap', voters: o.voters as NodeId[] };
+    const voters = o.voters as NodeId[];
+    if (o.incarnations === undefined) return { type: 'bootstrap', voters };
+    const inc = o.incarnations as Record<string, unknown>;
+    if (typeof inc === 'object' && inc !== null && !Array.isArray(inc) && Object.entries(inc).every(([k, v]) => voters.includes(k) && isIncarnation(v))) {
+      return { type: 'bootstrap', voters, incarnations: { ...(inc as Record<NodeId, Incarnation>) } };
+    }
   }
-  if (o && (o.type === 'addLearner' || o.type === 'promote' || o.type === 'remove') && isNodeId(o.node)) {
+  if (o && o.type === 'addLearner' && isNodeId(o.node) && (o.incarnation === undefined || isIncarnation(o.incarnation))) {
+    return o.incarnation === undefined ? { type: 'addLearner', node: o.node } : { type: 'addLearner', node: o.node, incarnation: o.incarnation };
+  }
+  if (o && (o.type === 'promote' || o.type === 'remove') && isNodeId(o.node)) {
     return { type: o.type, node: o.node };
   }
   throw new ConfChangeError(`malformed membership change entry: ${Buffer.from(data).toString('utf8').slice(0, 200)}`);
@@ -49,6 +63,10 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
 
 function isNodeId(v: unknown): v is NodeId {
   return typeof v === 'string' && v.length > 0;
+}
+
+function isIncarnation(v: unknown): v is Incarnation {
+  return typeof v === 'string' && v.length <= 64;
 }
 
 /**
@@ -59,15 +77,27 @@ function isNodeId(v: unknown): v is NodeId {
 export function applyConfChange(cs: ConfState, cc: ConfChange): ConfState {
   const voters = new Set(cs.voters);
   const learners = new Set(cs.learners);
+  const incarnations = new Map<NodeId, Incarnation>();
+  for (const id of [...cs.voters, ...cs.learners]) incarnations.set(id, incarnationOf(cs, id));
   switch (cc.type) {
-    case 'bootstrap':
+    case 'bootstrap': {
       if (voters.size > 0 || learners.size > 0) throw new ConfChangeError('the cluster is already bootstrapped');
       if (cc.voters.length === 0) throw new ConfChangeError('a cluster needs at least one voter');
-      return { voters: [...new Set(cc.voters)].sort(), learners: [] };
+      const founders = [...new Set(cc.voters)].sort();
+      return withIncarnations(founders, [], (id) => cc.incarnations?.[id] ?? '');
+    }
     case 'addLearner':
-      if (voters.has(cc.node)) throw new ConfChangeError(`${cc.node} is already a voter`);
+      if (voters.has(cc.node)) {
+        throw new ConfChangeError(
+          `${cc.node} is already a voter` +
+            (cc.incarnation !== undefined && cc.incarnation !== incarnations.get(cc.node)
+              ? ` with another store (${shortIncarnation(incarnations.get(cc.node) ?? '')}); remove it first, then add its new store as a learner`
+              : ''),
+        );
+      }
       if (learners.has(cc.node)) throw new ConfChangeError(`${cc.node} is already a learner`);
       learners.add(cc.node);
+      incarnations.set(cc.node, cc.incarnation ?? '');
       break;
     case 'promote':
       if (voters.has(cc.node)) throw new ConfChangeError(`${cc.node} is already a voter`);
@@ -80,7 +110,25 @@ export function applyConfChange(cs: ConfState, cc: ConfChange): ConfState {
       if (voters.has(cc.node) && voters.size === 1) throw new ConfChangeError(`${cc.node} is the last voter and cannot be removed`);
       voters.delete(cc.node);
       learners.delete(cc.node);
+      incarnations.delete(cc.node);
       break;
   }
-  return { voters: [...voters].sort(), learners: [...learners].sort() };
+  return withIncarnations([...voters].sort(), [...learners].sort(), (id) => incarnations.get(id) ?? '');
+}
+
+/** A membership whose incarnations map holds exactly its members (omitted when all are ''). */
+function withIncarnations(voters: NodeId[], learners: NodeId[], of: (id: NodeId) => Incarnation): ConfState {
+  const map: Record<NodeId, Incarnation> = {};
+  let any = false;
+  for (const id of [...voters, ...learners]) {
+    const inc = of(id);
+    if (inc !== '') any = true;
+    map[id] = inc;
+  }
+  return any ? { voters, learners, incarnations: map } : { voters, learners };
+}
+
+/** How an incarnation appears in messages: its first 8 characters are enough to tell stores apart. */
+export function shortIncarnation(inc: Incarnation): string {
+  return inc === '' ? 'none' : inc.slice(0, 8);
 }

@@ -18,6 +18,8 @@ import {
   Entry,
   EntryType,
   HardState,
+  Incarnation,
+  incarnationOf,
   Message,
   MessageType,
   NodeId,
@@ -31,6 +33,12 @@ import {
 
 export interface RaftConfig {
   id: NodeId;
+  /**
+   * This node's store (RaftStorage.storeId). The node campaigns and leads only while the
+   * membership names it with this incarnation, and every message it sends carries it. Default ''
+   * (unit tests without stores).
+   */
+  incarnation?: Incarnation;
   /** Ticks between heartbeats from the leader. */
   heartbeatTicks: number;
   /**
@@ -70,18 +78,21 @@ const NONE: NodeId = '';
  * A node that joins an existing cluster later starts empty instead and learns the membership from
  * the leader (by log or snapshot).
  */
-export function bootstrapState(voters: NodeId[]): RaftPersistedState {
+export function bootstrapState(voters: NodeId[], incarnations?: Record<NodeId, Incarnation>): RaftPersistedState {
+  const sorted = [...voters].sort();
+  const founding = incarnations ? Object.fromEntries(sorted.map((id) => [id, incarnations[id] ?? ''])) : undefined;
   const entry: Entry = {
     term: 1,
     index: 1,
     type: EntryType.ConfChange,
-    data: encodeConfChange({ type: 'bootstrap', voters: [...voters].sort() }),
+    data: encodeConfChange(founding ? { type: 'bootstrap', voters: sorted, incarnations: founding } : { type: 'bootstrap', voters: sorted }),
   };
   return { hardState: { term: 1, vote: NONE, commit: 1 }, snapshot: null, entries: [entry] };
 }
 
 export class Raft {
   readonly id: NodeId;
+  readonly incarnation: Incarnation;
   term = 0;
   vote: NodeId = NONE;
   leader: NodeId | null = null;
@@ -127,6 +138,7 @@ export class Raft {
       );
     }
     this.id = config.id;
+    this.incarnation = config.incarnation ?? '';
     this.heartbeatTicks = config.heartbeatTicks;
     this.electionTicks = config.electionTicks;
     this.random = config.random;
@@ -345,6 +357,8 @@ export class Raft {
     const isLeader = this.role === Role.Leader;
     return {
       id: this.id,
+      incarnation: this.incarnation,
+      incarnationMatches: this.isMember() && incarnationOf(this.confState, this.id) === this.incarnation,
       role: this.role,
       term: this.term,
       vote: this.vote,
@@ -353,7 +367,7 @@ export class Raft {
       appliedIndex: this.log.applied,
       lastIndex: this.log.lastIndex(),
       snapshotIndex: this.log.snapshot.metadata.index,
-      confState: { voters: [...this.confState.voters], learners: [...this.confState.learners] },
+      confState: copyConf(this.confState),
       isLearner: this.confState.learners.includes(this.id),
       progress: isLeader ? [...this.progress.values()].filter((p) => p.id !== this.id).map((p) => p.status()) : [],
       transferee: isLeader ? this.transferee : null,
@@ -433,9 +447,26 @@ export class Raft {
     this.progress.set(id, pr);
   }
 
-  /** A voter that is a member can campaign; learners and removed nodes cannot. */
+  /**
+   * A voter can campaign; learners and removed nodes cannot, and neither can a node whose store
+   * is not the one the membership names (it lost what that store acknowledged).
+   */
   private promotable(): boolean {
-    return this.confState.voters.includes(this.id);
+    return this.confState.voters.includes(this.id) && incarnationOf(this.confState, this.id) === this.incarnation;
+  }
+
+  private isMember(): boolean {
+    return this.confState.voters.includes(this.id) || this.confState.learners.includes(this.id);
+  }
+
+  /**
+   * Whether an answer (vote, pre-vote, acknowledgement) from m.from may be counted: only from the
+   * store the membership names for it. A member whose disk was lost or replaced answers from a
+   * new store that never promised anything; counting it would let a lagging node win an election
+   * or a leader commit on a promise nobody keeps.
+   */
+  protected countable(m: Message): boolean {
+    return incarnationOf(this.confState, m.from) === (m.incarnation ?? '');
   }
 
   private quorum(): number {
@@ -623,7 +654,7 @@ export class Raft {
 
   private stepLeader(m: Message): void {
     const pr = this.progress.get(m.from);
-    if (!pr) return;
+    if (!pr || !this.countable(m)) return;
     switch (m.type) {
       case MessageType.AppendResponse: {
         pr.recentActive = true;
@@ -689,12 +720,12 @@ export class Raft {
         this.handleSnapshot(m);
         return;
       case MessageType.PreVoteResponse:
-        if (this.role !== Role.PreCandidate) return;
+        if (this.role !== Role.PreCandidate || !this.countable(m)) return;
         this.votes.set(m.from, !m.reject);
         this.tallyAndAct();
         return;
       case MessageType.VoteResponse:
-        if (this.role !== Role.Candidate) return;
+        if (this.role !== Role.Candidate || !this.countable(m)) return;
         this.votes.set(m.from, !m.reject);
         this.tallyAndAct();
         return;
@@ -768,14 +799,18 @@ export class Raft {
     }
     if (this.log.matchTerm(index, term)) {
       // We already hold that entry: keep our log (and what follows it), just learn the commit.
+      // Answer with the commit index, as etcd-io/raft does: what follows the snapshot's entry here
+      // may be a suffix of an older term the leader does not have, and acknowledging it would let
+      // the leader count entries this node does not hold.
       this.log.commitTo(index);
       this.onCommitAdvanced();
-    } else {
-      this.log.restore(snapshot);
-      this.confState = snapshot.metadata.confState;
-      this.confIndex = index;
-      this.resetProgress();
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.commit });
+      return;
     }
+    this.log.restore(snapshot);
+    this.confState = snapshot.metadata.confState;
+    this.confIndex = index;
+    this.resetProgress();
     this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.lastIndex() });
   }
 
@@ -819,7 +854,7 @@ export class Raft {
     if (sameConf(conf, this.confState)) return;
     this.confState = conf;
     if (this.role !== Role.Leader) return;
-    if (!this.confState.voters.includes(this.id)) {
+    if (!this.promotable()) {
       // Removed (or demoted): a leader outside the membership steps down and lets the rest elect.
       this.becomeFollower(this.term, null);
       return;
@@ -955,6 +990,7 @@ export class Raft {
       commit: 0,
       reject: false,
       rejectHint: 0,
+      ...(this.incarnation !== '' ? { incarnation: this.incarnation } : {}),
     };
   }
 
@@ -974,5 +1010,16 @@ function sameSoftState(a: SoftState, b: SoftState): boolean {
 }
 
 function sameConf(a: ConfState, b: ConfState): boolean {
-  return a.voters.join(',') === b.voters.join(',') && a.learners.join(',') === b.learners.join(',');
+  const members = [...a.voters, ...a.learners];
+  return (
+    a.voters.join(',') === b.voters.join(',') &&
+    a.learners.join(',') === b.learners.join(',') &&
+    members.every((id) => incarnationOf(a, id) === incarnationOf(b, id))
+  );
+}
+
+function copyConf(cs: ConfState): ConfState {
+  const copy: ConfState = { voters: [...cs.voters], learners: [...cs.learners] };
+  if (cs.incarnations) copy.incarnations = { ...cs.incarnations };
+  return copy;
 }

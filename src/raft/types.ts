@@ -29,10 +29,29 @@ export interface HardState {
   commit: number;
 }
 
-/** A membership: voters decide elections and commits; learners only replicate. */
+/**
+ * A store's identity: the random id a node's store is created with (RaftStorage.storeId). A copy
+ * keeps it; a new, empty store has another. '' only where no real store exists (unit tests).
+ */
+export type Incarnation = string;
+
+/**
+ * A membership: voters decide elections and commits; learners only replicate. Every member is
+ * named with the incarnation (store) it was added with: votes and acknowledgements count only
+ * from that store, so a node that lost its disk never counts as the voter it was (it forgot what
+ * it promised) until it is added again under its new store, as learner, then promoted. This is
+ * etcd's rule that a member id is never re-added, applied to stores.
+ */
 export interface ConfState {
   voters: NodeId[];
   learners: NodeId[];
+  /** Member id -> incarnation; a member missing here has incarnation ''. */
+  incarnations?: Readonly<Record<NodeId, Incarnation>>;
+}
+
+/** The incarnation the membership names for `id` ('' when none is recorded). */
+export function incarnationOf(cs: ConfState, id: NodeId): Incarnation {
+  return cs.incarnations?.[id] ?? '';
 }
 
 export interface SnapshotMetadata {
@@ -91,6 +110,11 @@ export interface Message {
   snapshot?: Snapshot;
   /** Vote/PreVote: the campaign was started by a leadership transfer (bypasses leader stickiness). */
   transfer?: boolean;
+  /**
+   * The sender's incarnation (its store's id). A vote, pre-vote or acknowledgement counts only if
+   * it matches the incarnation the receiver's membership names for the sender. Absent means ''.
+   */
+  incarnation?: Incarnation;
 }
 
 export enum Role {
@@ -165,6 +189,13 @@ export interface ProgressStatus {
 
 export interface RaftStatus {
   id: NodeId;
+  /** This node's own incarnation (its store's id). */
+  incarnation: Incarnation;
+  /**
+   * Whether the membership names this node with its own incarnation (as voter or learner). False
+   * for a node whose store is new to the cluster: it may replicate, but nothing it says counts.
+   */
+  incarnationMatches: boolean;
   role: Role;
   term: number;
   vote: NodeId;

@@ -11,16 +11,18 @@
 //   entry     = index u64 ‖ term u64 ‖ type u8 ‖ data (rest of the value)
 //   raftState = term u64 ‖ commit u64 ‖ vote str ‖ logLastIndex u64 ‖ snapshotIndex u64
 //               ‖ stateMachineCount u64 ‖ stateMachineDigest u32
-//   snapshot  = index u64 ‖ term u64 ‖ voters strlist ‖ learners strlist ‖ data u32-length-prefixed
+//   snapshot  = index u64 ‖ term u64 ‖ voters strlist ‖ learners strlist ‖ incarnations strlist
+//               (voters' then learners', in order; empty when none is recorded)
+//               ‖ data u32-length-prefixed
 //   meta      = formatVersion u32 ‖ nodeId str ‖ clusterId str
 //   str       = u16 byte length ‖ UTF-8 bytes;  strlist = u32 count ‖ str*
 
 import * as zlib from 'zlib';
-import { Entry, EntryType, HardState, Snapshot } from '../raft/types';
+import { ConfState, Entry, EntryType, HardState, incarnationOf, Snapshot } from '../raft/types';
 import { RecordDecodeError } from './errors';
 
 /** Bump when a layout above changes; open() refuses stores with a version it does not know. */
-export const STORE_FORMAT_VERSION = 1;
+export const STORE_FORMAT_VERSION = 2;
 
 /**
  * The record every batch rewrites: the hard state, and what the rest of the store must hold so
@@ -171,12 +173,15 @@ export function encodeSnapshotValue(key: Uint8Array, snapshot: Snapshot): Buffer
   const { metadata } = snapshot;
   const voters = metadata.confState.voters.map((id) => encodeString(id, 'voter id'));
   const learners = metadata.confState.learners.map((id) => encodeString(id, 'learner id'));
+  const cs = metadata.confState;
+  const memberIncarnations = [...cs.voters, ...cs.learners].map((id) => incarnationOf(cs, id));
+  const incarnations = memberIncarnations.every((i) => i === '') ? [] : memberIncarnations.map((i) => encodeString(i, 'incarnation'));
   const listLength = (list: Buffer[]): number => 4 + list.reduce((n, s) => n + 2 + s.length, 0);
   if (snapshot.data.length > 0xffffffff) throw new RangeError('snapshot data is larger than 4 GiB');
-  const value = allocSealed(U64_LENGTH * 2 + listLength(voters) + listLength(learners) + 4 + snapshot.data.length);
+  const value = allocSealed(U64_LENGTH * 2 + listLength(voters) + listLength(learners) + listLength(incarnations) + 4 + snapshot.data.length);
   let at = writeU64(value, metadata.index, SEAL_LENGTH);
   at = writeU64(value, metadata.term, at);
-  for (const list of [voters, learners]) {
+  for (const list of [voters, learners, incarnations]) {
     at = value.writeUInt32BE(list.length, at);
     for (const s of list) at = writeString(value, s, at);
   }
@@ -191,9 +196,16 @@ export function decodeSnapshotValue(key: Uint8Array, value: Uint8Array): Snapsho
   const term = reader.u64('snapshot term');
   const voters = reader.strList('voters');
   const learners = reader.strList('learners');
+  const incarnations = reader.strList('incarnations');
+  const members = [...voters, ...learners];
+  if (incarnations.length !== 0 && incarnations.length !== members.length) {
+    throw new RecordDecodeError(`snapshot names ${members.length} members but ${incarnations.length} incarnations`);
+  }
+  const confState: ConfState = { voters, learners };
+  if (incarnations.length > 0) confState.incarnations = Object.fromEntries(members.map((id, i) => [id, incarnations[i]]));
   const data = new Uint8Array(reader.bytes(reader.u32('data length'), 'data'));
   reader.end();
-  return { metadata: { index, term, confState: { voters, learners } }, data };
+  return { metadata: { index, term, confState }, data };
 }
 
 export function encodeMetaValue(key: Uint8Array, meta: StoreMeta): Buffer {

@@ -22,6 +22,12 @@ export enum Keyspace {
    * it, a store created anew does not: it tells "this store, older" from "another store".
    */
   StoreId = 0x04,
+  /**
+   * One record, written before the bootstrap entry of a founding member: the founding membership
+   * (founders and their stores) as JSON, the cluster's identity beside its CA. Absent for a
+   * store that joined as a learner.
+   */
+  Founding = 0x05,
   /** One record per log entry after the snapshot, keyed by index. */
   Entry = 0x10,
   /** The replicated state machine's records (the signer's slashing protection), arbitrary keys. */
@@ -32,6 +38,7 @@ export const META_KEY: Buffer = Buffer.from([Keyspace.Meta]);
 export const RAFT_STATE_KEY: Buffer = Buffer.from([Keyspace.RaftState]);
 export const SNAPSHOT_KEY: Buffer = Buffer.from([Keyspace.Snapshot]);
 export const STORE_ID_KEY: Buffer = Buffer.from([Keyspace.StoreId]);
+export const FOUNDING_KEY: Buffer = Buffer.from([Keyspace.Founding]);
 
 export const ENTRY_KEY_LENGTH = 9;
 const TWO_POW_32 = 0x1_0000_0000;

@@ -59,6 +59,7 @@ import {
   RAFT_STATE_KEY,
   SNAPSHOT_KEY,
   STORE_ID_KEY,
+  FOUNDING_KEY,
   stateMachineKey,
   stateMachineRange,
 } from './keys';
@@ -144,6 +145,7 @@ const openInThisProcess = new Set<string>();
 export class RaftStorage {
   /** This store's random id (hex), kept by copies of the directory (see Keyspace.StoreId). */
   readonly storeId: string;
+  private foundingNow: string | null;
   private db: Database;
   private state: StoredState;
   private hardStateNow: HardState;
@@ -180,6 +182,7 @@ export class RaftStorage {
     // open() gives every store an id before constructing it.
     if (loaded.storeId === null) throw new Error('internal error: a store without an id was opened');
     this.storeId = loaded.storeId;
+    this.foundingNow = loaded.founding;
     this.snapshotNow = loaded.snapshot?.metadata ?? null;
     this.firstIndex = (loaded.snapshot?.metadata.index ?? 0) + 1;
     this.terms = loaded.entries.map((e) => e.term);
@@ -243,6 +246,7 @@ export class RaftStorage {
             stateMachineSeals: new Map(),
             stateMachineDigest: 0,
             storeId: storeId.toString('hex'),
+            founding: null,
           };
         } else if (loaded.storeId === null) {
           // A store written before store ids existed gets one now.
@@ -283,6 +287,31 @@ export class RaftStorage {
   /** The last log entry (or the snapshot, when the log is empty) as of the last fsynced batch. */
   get syncedLast(): LogPosition {
     return { ...this.syncedLastNow };
+  }
+
+  /** The founding record (Keyspace.Founding) as stored, or null for a store that never founded. */
+  get founding(): string | null {
+    return this.foundingNow;
+  }
+
+  /**
+   * Writes the founding record (fsynced), once: a store's founding membership never changes. Call
+   * it before persisting the bootstrap entry, so a crash in between leaves a store that still
+   * knows which membership it was founding.
+   */
+  setFounding(text: string): Promise<void> {
+    return this.enqueue(async () => {
+      this.checkOpen();
+      if (this.foundingNow !== null && this.foundingNow !== text) {
+        throw new StorageContractError(this.dir, 'the founding record of a store cannot change once written');
+      }
+      try {
+        await this.db.put(FOUNDING_KEY, sealValue(FOUNDING_KEY, Buffer.from(text, 'utf8')), { sync: true });
+      } catch (e) {
+        throw new StorageIOError(this.dir, 'writing the founding record', e);
+      }
+      this.foundingNow = text;
+    });
   }
 
   /** The metadata of the snapshot as last persisted, or null. */
@@ -647,6 +676,8 @@ interface LoadedRecords {
   stateMachineDigest: number;
   /** Hex; null for a store written before store ids existed. */
   storeId: string | null;
+  /** The founding record's text (see Keyspace.Founding), or null. */
+  founding: string | null;
 }
 
 const STORE_ID_BYTES = 16;
@@ -819,6 +850,7 @@ async function readAndVerify(
   let raftState: RaftStateRecord | null = null;
   let snapshot: Snapshot | null = null;
   let storeId: string | null = null;
+  let founding: string | null = null;
   const entries: Entry[] = [];
   const stateMachineSeals = new Map<string, number>();
   let stateMachineDigest = 0;
@@ -870,6 +902,8 @@ async function readAndVerify(
           const id = decode(key, () => unsealValue(key, value));
           if (id.length !== STORE_ID_BYTES) throw corrupt(`the store id record holds ${id.length} bytes, not ${STORE_ID_BYTES}`);
           storeId = id.toString('hex');
+        } else if (key.length === 1 && prefix === Keyspace.Founding) {
+          founding = decode(key, () => unsealValue(key, value)).toString('utf8');
         } else {
           throw corrupt(`unknown ${describeKey(key)}`);
         }
@@ -934,5 +968,5 @@ async function readAndVerify(
         ': records are missing or extra',
     );
   }
-  return { hardState: hs, snapshot: snap, entries, stateMachineSeals, stateMachineDigest, storeId };
+  return { hardState: hs, snapshot: snap, entries, stateMachineSeals, stateMachineDigest, storeId, founding };
 }

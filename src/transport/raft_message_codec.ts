@@ -8,6 +8,7 @@ import {
   EntryType,
   MessageType,
   type ConfState,
+  incarnationOf as incarnationOfConf,
   type Entry,
   type Message,
   type NodeId,
@@ -42,6 +43,7 @@ export interface RaftMessageWire {
   rejectHint: WireUint64;
   snapshot: SnapshotWire | null;
   transfer: boolean;
+  incarnation: string;
 }
 
 export interface EntryWire {
@@ -52,8 +54,15 @@ export interface EntryWire {
 }
 
 export interface SnapshotWire {
-  metadata: { index: WireUint64; term: WireUint64; confState: ConfState | null } | null;
+  metadata: { index: WireUint64; term: WireUint64; confState: ConfStateWire | null } | null;
   data: Uint8Array;
+}
+
+export interface ConfStateWire {
+  voters: string[];
+  learners: string[];
+  /** Voters' then learners' incarnations, in order; empty when none is recorded. */
+  incarnations: string[];
 }
 
 let cachedMethod: grpc.MethodDefinition<unknown, unknown> | undefined;
@@ -108,6 +117,8 @@ export function decodeRaftMessage(input: unknown): Message {
     throw new RaftMessageCodecError('InstallSnapshot without a snapshot');
   }
   if (booleanOf(wire.transfer, 'transfer')) message.transfer = true;
+  const incarnation = incarnationOf(wire.incarnation, 'incarnation');
+  if (incarnation !== '') message.incarnation = incarnation;
   return message;
 }
 
@@ -145,6 +156,7 @@ function toWire(message: Message): RaftMessageWire {
     rejectHint: uint(message.rejectHint, 'rejectHint'),
     snapshot: null,
     transfer: message.transfer === true,
+    incarnation: incarnationOf(message.incarnation ?? '', 'incarnation'),
   };
   if (message.snapshot) {
     const snapshot = snapshotOf(message.snapshot);
@@ -152,7 +164,7 @@ function toWire(message: Message): RaftMessageWire {
       metadata: {
         index: snapshot.metadata.index,
         term: snapshot.metadata.term,
-        confState: snapshot.metadata.confState,
+        confState: confStateToWire(snapshot.metadata.confState),
       },
       data: snapshot.data,
     };
@@ -170,13 +182,39 @@ function snapshotOf(input: SnapshotWire | Snapshot): Snapshot {
     metadata: {
       index: uint(metadata.index, 'snapshot.metadata.index'),
       term: uint(metadata.term, 'snapshot.metadata.term'),
-      confState: {
-        voters: arrayOf(confState.voters, 'voters').map((id, i) => nodeIdOf(id, `voters[${i}]`)),
-        learners: arrayOf(confState.learners, 'learners').map((id, i) => nodeIdOf(id, `learners[${i}]`)),
-      },
+      confState: confStateOf(confState),
     },
     data: bytesOf(input.data, 'snapshot.data'),
   };
+}
+
+function confStateToWire(cs: ConfState): ConfStateWire {
+  const members = [...cs.voters, ...cs.learners];
+  const incarnations = members.map((id) => incarnationOfConf(cs, id));
+  return { voters: cs.voters, learners: cs.learners, incarnations: incarnations.every((i) => i === '') ? [] : incarnations };
+}
+
+function confStateOf(input: ConfStateWire | ConfState): ConfState {
+  const voters = arrayOf(input.voters, 'voters').map((id, i) => nodeIdOf(id, `voters[${i}]`));
+  const learners = arrayOf(input.learners, 'learners').map((id, i) => nodeIdOf(id, `learners[${i}]`));
+  const raw = (input as { incarnations?: unknown }).incarnations;
+  if (raw === undefined || (Array.isArray(raw) && raw.length === 0)) return { voters, learners };
+  if (!Array.isArray(raw)) {
+    // A core ConfState handed to the encoder's checks: its map form.
+    const cs = input as ConfState;
+    return { voters, learners, incarnations: Object.fromEntries([...voters, ...learners].map((id) => [id, incarnationOf(incarnationOfConf(cs, id), 'incarnation')])) };
+  }
+  const members = [...voters, ...learners];
+  if (raw.length !== members.length) {
+    throw new RaftMessageCodecError(`confState names ${members.length} members but ${raw.length} incarnations`);
+  }
+  return { voters, learners, incarnations: Object.fromEntries(members.map((id, i) => [id, incarnationOf(raw[i], `incarnations[${i}]`)])) };
+}
+
+function incarnationOf(v: unknown, field: string): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string' || v.length > 64) throw new RaftMessageCodecError(`${field} is not an incarnation (a string of at most 64 characters)`);
+  return v;
 }
 
 function entryOf(input: EntryWire, field: string): Entry {

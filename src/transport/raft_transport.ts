@@ -22,6 +22,7 @@ import {
   type TlsPem,
 } from './grpc_server';
 import { requireClusterMember } from './peer_identity';
+import { FOUNDING_METADATA_KEY, foundingAnswer, foundingDigestOf, foundingMismatch, type FoundingSource } from './founding_rpc';
 import { raftServiceDefinition, RAFT_STREAM_PATH } from './proto_loader';
 import { decodeRaftMessage, describeMessage, encodeRaftMessage, RaftMessageCodecError } from './raft_message_codec';
 
@@ -66,6 +67,12 @@ export interface RaftTransportOptions {
    * (etcd-io/raft's ReportSnapshot).
    */
   onSnapshotSent?: (peerId: NodeId, delivered: boolean) => void;
+  /**
+   * This node's founding (src/node/founding.ts): answers the Founding call, and its digest goes on
+   * every stream this node opens and is compared on every stream it accepts. Without it, no
+   * Founding answers and no digest (unit tests of the transport alone).
+   */
+  founding?: FoundingSource;
   /** Largest encoded message sent (default 64 MiB). The receivers' servers must accept as much. */
   maxMessageBytes?: number;
   /** Messages waiting per peer before the oldest is dropped (default 1024). */
@@ -128,6 +135,7 @@ interface LinkSettings {
   reportUnreachable: (peerId: NodeId) => void;
   reportDown: (peerId: NodeId) => void;
   reportSnapshot: (peerId: NodeId, delivered: boolean) => void;
+  foundingDigest: () => string | null;
 }
 
 interface IncomingStream {
@@ -145,6 +153,7 @@ export class RaftTransport {
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly incoming = new Set<IncomingStream>();
   private readonly service: grpc.ServiceDefinition;
+  private readonly founding: FoundingSource | null;
   private closed = false;
 
   constructor(options: RaftTransportOptions) {
@@ -179,7 +188,9 @@ export class RaftTransport {
       reportUnreachable: (peerId) => this.callBack('onPeerUnreachable', () => onPeerUnreachable?.(peerId)),
       reportDown: (peerId) => this.callBack('onPeerDown', () => onPeerDown?.(peerId)),
       reportSnapshot: (peerId, delivered) => this.callBack('onSnapshotSent', () => onSnapshotSent?.(peerId, delivered)),
+      foundingDigest: () => options.founding?.digest() ?? null,
     };
+    this.founding = options.founding ?? null;
     // Fails early, with a clear message, on a certificate that is not this cluster's node cert.
     clusterChannelCredentials(options.tls, undefined, 'node');
     this.applyPeers(options.peers);
@@ -189,6 +200,7 @@ export class RaftTransport {
       this.server.addService(this.service, {
         Stream: (call: grpc.ServerReadableStream<unknown, object>, callback: grpc.sendUnaryData<object>) =>
           this.handleIncomingStream(call, callback),
+        Founding: (call: grpc.ServerUnaryCall<unknown, object>, callback: grpc.sendUnaryData<object>) => this.handleFounding(call, callback),
       });
     } catch (err) {
       for (const link of this.links.values()) link.close();
@@ -310,6 +322,20 @@ export class RaftTransport {
     }
   }
 
+  /** Founding: a configured peer's node certificate only; answers what this node founds with. */
+  private handleFounding(call: grpc.ServerUnaryCall<unknown, object>, callback: grpc.sendUnaryData<object>): void {
+    const check = requireClusterMember(call, new Set(this.links.keys()));
+    if (!check.ok) {
+      callback({ code: check.code, details: check.message, metadata: new grpc.Metadata() }, null);
+      return;
+    }
+    if (!this.founding) {
+      callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.selfId} is not ready to found a cluster`, metadata: new grpc.Metadata() }, null);
+      return;
+    }
+    callback(null, foundingAnswer(this.founding.info()));
+  }
+
   private handleIncomingStream(call: grpc.ServerReadableStream<unknown, object>, callback: grpc.sendUnaryData<object>): void {
     const check = requireClusterMember(call, new Set(this.links.keys()));
     if (!check.ok) {
@@ -318,6 +344,13 @@ export class RaftTransport {
       return;
     }
     const nodeId = check.nodeId;
+    const foundingRefusal = foundingMismatch(this.founding?.digest() ?? null, foundingDigestOf(call.metadata));
+    if (foundingRefusal !== null) {
+      const details = `node ${this.selfId} refuses the Raft stream of ${nodeId}: ${foundingRefusal}`;
+      this.logger.error('refused a Raft stream: founding membership differs', { peer: nodeId, detail: details });
+      callback({ code: grpc.status.FAILED_PRECONDITION, details, metadata: new grpc.Metadata() }, null);
+      return;
+    }
     let finished = false;
     const stream: IncomingStream = {
       nodeId,
@@ -525,7 +558,10 @@ class PeerLink {
       'grpc.max_reconnect_backoff_ms': s.backoffMaxMs,
     });
     this.client = client;
-    const call = client.makeClientStreamRequest<Buffer, Buffer>(RAFT_STREAM_PATH, passBytes, ignoreResponse, new grpc.Metadata(), {}, (err) => {
+    const metadata = new grpc.Metadata();
+    const digest = s.foundingDigest();
+    if (digest !== null) metadata.set(FOUNDING_METADATA_KEY, digest);
+    const call = client.makeClientStreamRequest<Buffer, Buffer>(RAFT_STREAM_PATH, passBytes, ignoreResponse, metadata, {}, (err) => {
       if (attempt !== this.attempt) return;
       this.onCallEnded(err ?? null);
     });

@@ -11,6 +11,8 @@ const T = defaultHealthThresholds(500); // contact window 1000 ms
 function raft(overrides: Partial<RaftStatus> = {}): RaftStatus {
   return {
     id: 'node0',
+    incarnation: '',
+    incarnationMatches: true,
     role: Role.Follower,
     term: 3,
     vote: '',

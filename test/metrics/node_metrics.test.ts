@@ -12,6 +12,8 @@ import { PeerStatus } from '../../src/transport/raft_transport';
 function raft(overrides: Partial<RaftStatus> = {}): RaftStatus {
   return {
     id: 'node0',
+    incarnation: '',
+    incarnationMatches: true,
     role: Role.Leader,
     term: 7,
     vote: 'node0',

@@ -9,6 +9,7 @@ import { RaftNode, StateMachine } from '../../src/node/raft_node';
 import { Entry, EntryType, Role } from '../../src/raft/types';
 import { RaftStorage, StateMachineOp } from '../../src/storage/raft_storage';
 import { ClusterFixture, TestNode, peersOf, waitUntil } from '../transport/cluster_fixture';
+import { InMemoryFounding } from '../support/in_memory_founding';
 
 /** Records applied entries under one key, so the state survives restarts through the store. */
 class ListMachine implements StateMachine {
@@ -36,6 +37,7 @@ interface Member {
 
 const timing = { heartbeatMs: 20, electionTimeoutMs: 200, snapshotEntries: 20, maxAppendEntries: 64, maxInflightAppends: 16 };
 const ids = ['node0', 'node1', 'node2'];
+const founding = new InMemoryFounding(ids);
 
 describe('RaftNode over real storage and transport', () => {
   let fx: ClusterFixture;
@@ -54,7 +56,7 @@ describe('RaftNode over real storage and transport', () => {
     const transport = fx.attachTransport(net, others, { onMessage: (m) => node?.receive(m), onPeerUnreachable: (p) => node?.reportUnreachable(p) });
     node = await RaftNode.create({
       id,
-      founders: ids,
+      found: () => founding.found(id, storage.storeId),
       join: false,
       storage,
       sender: transport,
@@ -99,7 +101,8 @@ describe('RaftNode over real storage and transport', () => {
     const nets = await Promise.all(ids.map((id) => fx.startNode(id)));
     for (const n of nets) members.set(n.id, { net: n } as Member);
     for (const n of nets) await fx.stopNode(n);
-    for (const n of nets) await startMember(n.id, n.port);
+    // Founders start together: each one's first entry names every founder's store.
+    await Promise.all(nets.map((n) => startMember(n.id, n.port)));
     for (const m of members.values()) m.node.start();
 
     await waitUntil(() => leader() !== undefined, 'a leader is elected');

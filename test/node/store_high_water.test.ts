@@ -25,13 +25,15 @@ function mark(over: Partial<StoreHighWater> = {}): StoreHighWater {
   return { storeId: ID, term: 5, vote: 'node0', commit: 100, lastIndex: 102, lastTerm: 5, ...over };
 }
 
+const REJOIN = { nodeId: 'node1', home: '/etc/raft-signer', address: '10.0.0.2:26660', endpoints: ['10.0.0.1:26660', '10.0.0.3:26660'] };
+
 beforeEach(() => {
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'high-water-'));
 });
 afterEach(() => fs.rmSync(home, { recursive: true, force: true }));
 
 function check(now: StoreHighWater): void {
-  checkStoreHighWater({ home, nodeId: 'node1', dataDir: '/var/lib/raft-signer/data', now, logger: silentLogger() });
+  checkStoreHighWater({ home, rejoin: REJOIN, dataDir: '/var/lib/raft-signer/data', now, logger: silentLogger() });
 }
 
 describe('compareStoreHighWater', () => {
@@ -64,12 +66,29 @@ describe('compareStoreHighWater', () => {
 });
 
 describe('checkStoreHighWater at start', () => {
-  it('lets a store with no record, an equal or a newer state, or a new empty store start', () => {
-    check(mark());
+  it('lets a new empty store with no record start (and writes the record at once), then an equal or newer state, or a new empty store', () => {
+    const empty = { storeId: ID, term: 0, vote: '', commit: 0, lastIndex: 0, lastTerm: 0 };
+    check(empty);
+    expect(readStoreHighWater(home)).toEqual(empty);
     writeStoreHighWater(home, mark());
     check(mark());
     check(mark({ commit: 120, lastIndex: 121 }));
     check({ storeId: OTHER, term: 0, vote: '', commit: 0, lastIndex: 0, lastTerm: 0 });
+    expect(readStoreHighWater(home)?.storeId).toBe(OTHER);
+  });
+
+  it('refuses a store that holds something when its record is missing: deleting the record is no way past the check', () => {
+    let message = '';
+    try {
+      check(mark());
+    } catch (err) {
+      expect(err).toBeInstanceOf(StoreHighWaterFileError);
+      message = (err as Error).message;
+    }
+    expect(message).toContain('it is missing');
+    expect(message).toContain('raft-signer cluster remove --id node1 --home /etc/raft-signer');
+    expect(message).toContain('raft-signer cluster add-learner --id node1 --address 10.0.0.2:26660 --admin ADMIN_DIR --endpoints 10.0.0.1:26660,10.0.0.3:26660');
+    expect(message).not.toMatch(/delete/);
   });
 
   it('refuses the same store behind its record, and says what happened and what to do', () => {
@@ -84,8 +103,8 @@ describe('checkStoreHighWater at start', () => {
     expect(message).toContain('older copy');
     expect(message).toContain('term 5 (vote node0), commit index 100, last entry 102 of term 5');
     expect(message).toContain('term 4 (vote node1), commit index 100, last entry 102 of term 4');
-    expect(message).toContain('raft-signer cluster remove --id node1');
-    expect(message).toContain('raft-signer cluster add-learner --id node1');
+    expect(message).toContain('raft-signer cluster remove --id node1 --home /etc/raft-signer');
+    expect(message).toContain('raft-signer cluster promote --id node1 --admin ADMIN_DIR --endpoints 10.0.0.1:26660,10.0.0.3:26660');
   });
 
   it('refuses another store that already holds something (an older store of this node put back)', () => {
@@ -100,10 +119,16 @@ describe('checkStoreHighWater at start', () => {
     ['missing the log position', JSON.stringify({ storeId: ID, term: 1, vote: '', commit: 3 })],
     ['a short id', JSON.stringify({ ...mark(), storeId: 'abc' })],
     ['empty', ''],
-  ])('refuses a record that is %s, and says how to go on', (_what, text) => {
+  ])('refuses a record that is %s while the store holds something, with the learner procedure, never "delete it"', (_what, text) => {
     fs.writeFileSync(storeHighWaterPath(home), text);
     expect(() => check(mark({ term: 9 }))).toThrow(StoreHighWaterFileError);
-    expect(() => readStoreHighWater(home)).toThrow(/delete the file/);
+    expect(() => check(mark({ term: 9 }))).toThrow(/cluster add-learner --id node1/);
+    expect(() => check(mark({ term: 9 }))).not.toThrow(/delete/);
+    expect(() => readStoreHighWater(home)).not.toThrow(/delete/);
+    // A new empty store has nothing to forget: it starts, and the record starts over.
+    const empty = { storeId: OTHER, term: 0, vote: '', commit: 0, lastIndex: 0, lastTerm: 0 };
+    check(empty);
+    expect(readStoreHighWater(home)).toEqual(empty);
   });
 });
 

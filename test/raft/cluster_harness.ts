@@ -14,6 +14,8 @@ export interface Disk extends MemoryRaftDisk {
 
 export interface HarnessNode {
   id: NodeId;
+  /** The store's identity ('' unless the harness was made with incarnations). */
+  incarnation: string;
   raft: Raft;
   disk: Disk;
   up: boolean;
@@ -33,32 +35,57 @@ export class ClusterHarness {
   private seed = 1;
   readonly sent: Message[] = [];
 
+  private stores = 0;
+
   constructor(
     ids: NodeId[],
     private readonly config: Partial<RaftConfig> = {},
     private readonly factory: (c: RaftConfig, p?: RaftPersistedState) => Raft = (c, p) => new Raft(c, p),
+    /** Give every store an incarnation, named in the founding entry (as real nodes have). */
+    private readonly withIncarnations = false,
   ) {
-    const boot = bootstrapState(ids);
-    for (const id of ids) this.add(id, { ...boot, entries: boot.entries.slice() });
+    const incarnations = Object.fromEntries(ids.map((id) => [id, this.newIncarnation(id)]));
+    const boot = withIncarnations ? bootstrapState(ids, incarnations) : bootstrapState(ids);
+    for (const id of ids) this.add(id, { ...boot, entries: boot.entries.slice() }, incarnations[id]);
+  }
+
+  /** A fresh store id for `id` ('' without incarnations). */
+  newIncarnation(id: NodeId): string {
+    return this.withIncarnations ? `${id}-store${++this.stores}` : '';
+  }
+
+  /**
+   * The node's data directory is lost: it restarts on a new, empty store (a new incarnation), as a
+   * node started with `join: true` does. Returns the new incarnation.
+   */
+  wipe(id: NodeId): string {
+    const n = this.node(id);
+    this.crash(id);
+    n.disk = { hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [], applied: 0 };
+    n.appliedData = [];
+    n.incarnation = this.newIncarnation(id);
+    this.restart(id);
+    return n.incarnation;
   }
 
   /** Adds a node with the given durable state (a fresh empty node when omitted). */
-  add(id: NodeId, state?: RaftPersistedState): HarnessNode {
+  add(id: NodeId, state?: RaftPersistedState, incarnation = this.newIncarnation(id)): HarnessNode {
     const disk: Disk = {
       hardState: state ? { ...state.hardState } : { term: 0, vote: '', commit: 0 },
       snapshot: state?.snapshot ?? null,
       entries: state ? state.entries.slice() : [],
       applied: state?.applied ?? state?.snapshot?.metadata.index ?? 0,
     };
-    const node: HarnessNode = { id, raft: this.boot(id, disk), disk, up: true, appliedData: [], readies: [] };
+    const node: HarnessNode = { id, incarnation, raft: this.boot(id, disk, incarnation), disk, up: true, appliedData: [], readies: [] };
     this.nodes.set(id, node);
     return node;
   }
 
-  private boot(id: NodeId, disk: Disk): Raft {
+  private boot(id: NodeId, disk: Disk, incarnation: string): Raft {
     return this.factory(
       {
         id,
+        incarnation,
         heartbeatTicks: 1,
         electionTicks: 10,
         random: new SeededRandom(this.seed++),
@@ -99,7 +126,7 @@ export class ClusterHarness {
 
   restart(id: NodeId): void {
     const n = this.node(id);
-    n.raft = this.boot(id, n.disk);
+    n.raft = this.boot(id, n.disk, n.incarnation);
     n.up = true;
   }
 

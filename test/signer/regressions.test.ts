@@ -16,6 +16,7 @@ import { encodeSignerSnapshot, ImportStateCommand } from '../../src/signer/signe
 import { waitUntil } from '../transport/cluster_fixture';
 import { voteRequest } from '../support/sign_requests';
 import { CHAIN_A, KEY_A, expectRefused, expectSignedAndValid, watermark } from './signer_test_support';
+import { lonelyFounding } from '../support/in_memory_founding';
 
 const pkA = KEY_A.publicKey;
 const timing = { heartbeatMs: 20, electionTimeoutMs: 200, snapshotEntries: 100_000, maxAppendEntries: 64, maxInflightAppends: 16 };
@@ -46,7 +47,7 @@ describe('regression (sign_coordinator.ts importState / signer_codec.ts encodeSi
     const machine = await SignerStateMachine.load(storage.load().stateMachine, keys, silentLogger());
     node = await RaftNode.create({
       id: 'solo',
-      founders: ['solo'],
+      found: lonelyFounding('solo', storage.storeId, ['solo']),
       join: false,
       storage,
       sender: { send: (_m: Message[]) => undefined },
@@ -114,7 +115,7 @@ describe('regression (sign_coordinator.ts releasableFromRecord / waitApplied): a
     const machine = await SignerStateMachine.load(storage.load().stateMachine, keys, silentLogger());
     node = await RaftNode.create({
       id: 'f0',
-      founders: ['f0', 'f1', 'f2'],
+      found: lonelyFounding('f0', storage.storeId, ['f0', 'f1', 'f2']),
       join: false,
       storage,
       sender: { send: (_m: Message[]) => undefined },

@@ -20,6 +20,7 @@ import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
 import { ClusterFixture, TestNode, heartbeat, waitUntil } from '../transport/cluster_fixture';
 import { proposalRequest, voteRequest } from '../support/sign_requests';
 import { CHAIN_A, KEY_A, KEY_B, expectRefused, expectSignedAndValid, signEntry, signatureOf, watermark } from './signer_test_support';
+import { InMemoryFounding, lonelyFounding } from '../support/in_memory_founding';
 
 const timing = { heartbeatMs: 20, electionTimeoutMs: 200, snapshotEntries: 100_000, maxAppendEntries: 64, maxInflightAppends: 16 };
 const DEADLINE_MS = 4000;
@@ -96,7 +97,11 @@ class SignerCluster {
   private fx!: ClusterFixture;
   private root!: string;
 
-  constructor(private readonly ids: NodeId[]) {}
+  private readonly founding: InMemoryFounding;
+
+  constructor(private readonly ids: NodeId[]) {
+    this.founding = new InMemoryFounding(ids);
+  }
 
   async start(): Promise<void> {
     this.fx = await ClusterFixture.create();
@@ -105,7 +110,8 @@ class SignerCluster {
     const nets = await Promise.all(this.ids.map((id) => this.fx.startNode(id)));
     const addresses = new Map(nets.map((n) => [n.id, n.address]));
     for (const n of nets) await this.fx.stopNode(n);
-    for (const n of nets) await this.startMember(n, addresses);
+    // Founders start together: each one's first entry names every founder's store.
+    await Promise.all(nets.map((n) => this.startMember(n, addresses)));
     for (const m of this.members.values()) m.node.start();
     await waitUntil(() => this.leader() !== undefined, 'a leader is elected');
   }
@@ -123,7 +129,7 @@ class SignerCluster {
     });
     node = await RaftNode.create({
       id,
-      founders: this.ids,
+      found: () => this.founding.found(id, storage.storeId),
       join: false,
       storage,
       sender: transport,
@@ -466,7 +472,7 @@ async function lonelyNode(root: string, id: string, founders: NodeId[]): Promise
   const machine = await SignerStateMachine.load(storage.load().stateMachine, keys(), silentLogger());
   const node = await RaftNode.create({
     id,
-    founders,
+    found: lonelyFounding(id, storage.storeId, founders),
     join: false,
     storage,
     sender: { send: () => undefined },

@@ -24,6 +24,7 @@ import { NodeId, RaftStatus, Role } from '../raft/types';
 import { CallWithAuthContext, peerCertificateIdentity } from '../transport/peer_identity';
 import { PeerStatus } from '../transport/raft_transport';
 import { loadProtoFile } from '../transport/proto_loader';
+import { importProblem } from '../signer/signer_codec';
 
 /** A node's status as the CLI shows it (numbers already converted from uint64 strings). */
 export interface NodeStatusView {
@@ -345,8 +346,17 @@ export function addAdminService(server: grpc.Server, backend: AdminBackend): voi
       // Raising a watermark is a change like any other: the same certificates may make it.
       if (!authorized(call, callback)) return;
       const w = call.request;
-      if (!/^\d+$/.test(w.height) || w.round < 0 || w.step > 3 || w.pubKey.length !== 32 || w.chainId === '') {
-        callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed import: needs a chain id, a 32-byte key, height >= 0, round >= 0, step 0..3' });
+      // Refused here, before anything is proposed, with the reason; the state machine checks the
+      // same again when it applies the entry (signer_codec.ts importProblem), on every node.
+      const problem = /^\d+$/.test(w.height)
+        ? importProblem({
+            chainId: w.chainId,
+            pubKey: w.pubKey,
+            record: { height: BigInt(w.height), round: w.round, step: w.step as 0 | 1 | 2 | 3, signBytes: w.signBytes, signature: w.signature },
+          })
+        : `height ${JSON.stringify(w.height)} is not a non-negative integer`;
+      if (problem) {
+        callback(new AdminError('invalid-request', `node ${backend.nodeId} refuses the import: ${problem}; nothing was imported`, backend.nodeId).toServiceError());
         return;
       }
       backend

@@ -232,6 +232,24 @@ export function importProblem(i: ImportStateCommand): string | null {
   if (r.signature.length !== ED25519_SIGNATURE_LENGTH) {
     return `the signature of the record ${where} is ${r.signature.length} bytes; an Ed25519 signature is ${ED25519_SIGNATURE_LENGTH} bytes`;
   }
+  const bytesProblem = importedSignBytesProblem(i.chainId, r);
+  if (bytesProblem) return bytesProblem;
+  if (!verifyEd25519(i.pubKey, r.signBytes, r.signature)) {
+    return `the signature of the record ${where} does not verify with the chain's key over its sign bytes`;
+  }
+  return null;
+}
+
+/**
+ * Why a record's sign bytes are not what a signer signed at its HRS for `chainId`, or null: they
+ * must be the canonical encoding of a vote or proposal (the kind its step 1..3 says) naming that
+ * chain, the record's height and round, and for a vote the type its step says. The signature is
+ * not looked at (importProblem checks it).
+ */
+export function importedSignBytesProblem(chainId: string, r: Pick<SlashingRecord, 'height' | 'round' | 'step' | 'signBytes'>): string | null {
+  const where = `${r.height}/${r.round}/${r.step}`;
+  const step: number = r.step;
+  if (step !== 1 && step !== 2 && step !== 3) return `the record ${where} has sign bytes at step ${step}, which signs nothing`;
   const kind = step === Step.Propose ? 'proposal' : 'vote';
   let parsed: CanonicalSignBytes;
   try {
@@ -239,8 +257,8 @@ export function importProblem(i: ImportStateCommand): string | null {
   } catch (e) {
     return `the sign bytes of the record ${where} are not canonical ${kind} sign bytes (${(e as Error).message})`;
   }
-  if (parsed.chainId !== i.chainId) {
-    return `the sign bytes of the record ${where} name chain ${JSON.stringify(parsed.chainId)}, not ${JSON.stringify(i.chainId)}`;
+  if (parsed.chainId !== chainId) {
+    return `the sign bytes of the record ${where} name chain ${JSON.stringify(parsed.chainId)}, not ${JSON.stringify(chainId)}`;
   }
   if (parsed.height !== r.height || parsed.round !== r.round) {
     return `the record says height ${r.height} round ${r.round} but its sign bytes say height ${parsed.height} round ${parsed.round}`;
@@ -248,9 +266,6 @@ export function importProblem(i: ImportStateCommand): string | null {
   const voteType = step === Step.Prevote ? SignedMsgType.Prevote : step === Step.Precommit ? SignedMsgType.Precommit : null;
   if (voteType !== null && parsed.type !== voteType) {
     return `the record says step ${step} (${stepName(step as Step)}) but its sign bytes are a vote of type ${parsed.type}`;
-  }
-  if (!verifyEd25519(i.pubKey, r.signBytes, r.signature)) {
-    return `the signature of the record ${where} does not verify with the chain's key over its sign bytes`;
   }
   return null;
 }

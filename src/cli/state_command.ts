@@ -1,22 +1,24 @@
 // `raft-signer state show|export|import`: the slashing-protection record of a chain, as the
-// cluster has committed it. Import brings a CometBFT priv_validator_state.json (from FilePV,
-// TMKMS or Horcrux) into the log as a committed entry that can only raise the watermark; export
-// writes the current record in that same format, for moving back or for a backup.
+// cluster has committed it. Import brings another signer's last state (`--from filepv|tmkms|
+// horcrux`, each read in its own format: keys/foreign_state_files.ts) into the log as a committed
+// entry that can only raise the watermark, and asks for --yes before a far jump (state_import.ts);
+// export writes the current record as a CometBFT priv_validator_state.json, for moving back or
+// for a backup.
+//
+// Every read here is the leader's, after a read barrier (node/leader_reads.ts): it holds every
+// signature the cluster has released, even right after a leader crash, when the followers may not
+// have applied the last commit yet. Any member can be asked; a follower names the leader and the
+// CLI asks it (cluster_command.ts withLeader), retrying while an election runs.
 
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { readValidatorKeyFilePublicInfo } from '../keys/encrypted_key_file';
-import { verifyEd25519 } from '../keys/validator_key';
-import {
-  formatValidatorStateJson,
-  loadValidatorStateFile,
-  ValidatorSigningState,
-  writeValidatorStateFile,
-} from '../keys/validator_state_file';
+import { loadStateFile, STATE_FILE_FORMATS, StateFileFormat } from '../keys/foreign_state_files';
+import { formatValidatorStateJson, ValidatorSigningState, writeValidatorStateFile } from '../keys/validator_state_file';
 import { ChainStateView, fetchChainState, sendImportState } from '../node/admin_service';
 import { CliError } from './cli_errors';
-import { ClusterClient, clusterClient, grpcErrorText, isNotLeaderError } from './cluster_client';
-
-const DEADLINE_MS = 5000;
+import { ClusterClient, clusterClient } from './cluster_client';
+import { AdminConnection, adminConnection, DEFAULT_ADMIN_TIMEOUT_MS, withLeader } from './cluster_command';
+import { FAR_JUMP_HEIGHTS, farJumpRefusal, importPlan, watermarkJump } from './state_import';
 
 /** The chain's configured public key (from the key file's public part: no passphrase needed). */
 function chainPublicKey(client: ClusterClient, chainId: string): Uint8Array {
@@ -28,25 +30,12 @@ function chainPublicKey(client: ClusterClient, chainId: string): Uint8Array {
   return readValidatorKeyFilePublicInfo(chain.keyFile).publicKey;
 }
 
-/** The record from the reachable member that has applied the most. */
-async function freshestChainState(client: ClusterClient, chainId: string): Promise<{ state: ChainStateView | null; from: string }> {
-  const answers = await Promise.all(
-    client.config.peers.map(async (p) => {
-      try {
-        return { id: p.id, state: await fetchChainState(p.address, client.credentialsFor(p.id), p.id, chainId, DEADLINE_MS) };
-      } catch (e) {
-        return { id: p.id, error: grpcErrorText(e) };
-      }
-    }),
+/** The leader's record of the chain after a read barrier: everything released is in it. */
+async function leaderChainState(connection: AdminConnection, chainId: string): Promise<{ state: ChainStateView | null; from: string }> {
+  const { result, answeredBy } = await withLeader(connection, DEFAULT_ADMIN_TIMEOUT_MS, (target, deadlineMs) =>
+    fetchChainState(target.address, target.credentials, target.serverName, chainId, deadlineMs, { readBarrier: true }),
   );
-  const ok = answers.filter((a): a is { id: string; state: ChainStateView | null } => 'state' in a);
-  const majority = Math.floor(client.config.peers.length / 2) + 1;
-  if (ok.length < majority) {
-    const why = answers.filter((a) => 'error' in a).map((a) => `${a.id}: ${(a as { error: string }).error}`);
-    throw new CliError(`only ${ok.length} of ${client.config.peers.length} nodes answered, fewer than a majority (${why.join('; ')})`);
-  }
-  ok.sort((a, b) => (b.state?.appliedIndex ?? -1) - (a.state?.appliedIndex ?? -1));
-  return { state: ok[0].state, from: ok[0].id };
+  return { state: result, from: answeredBy.id ?? answeredBy.address };
 }
 
 function toSigningState(s: ChainStateView | null): ValidatorSigningState {
@@ -60,34 +49,33 @@ function toSigningState(s: ChainStateView | null): ValidatorSigningState {
   };
 }
 
-async function importState(client: ClusterClient, chainId: string, file: string): Promise<{ imported: boolean; message: string; leader: string }> {
-  const pubKey = chainPublicKey(client, chainId);
-  const state = loadValidatorStateFile(file);
-  if (state.signature && state.signBytes && !verifyEd25519(pubKey, state.signBytes, state.signature)) {
-    throw new CliError(
-      `the signature in ${file} does not verify with chain ${chainId}'s key: this state file belongs to another key; nothing was imported`,
-    );
+interface ImportOptions {
+  home: string;
+  chainId: string;
+  file: string;
+  from: StateFileFormat;
+  yes?: boolean;
+}
+
+async function importState(opts: ImportOptions): Promise<{ imported: boolean; message: string; leader: string }> {
+  const client = clusterClient(opts.home);
+  const pubKey = chainPublicKey(client, opts.chainId);
+  const plan = importPlan(loadStateFile(opts.from, opts.file), opts.chainId, pubKey);
+  for (const note of plan.notes) process.stderr.write(`note: ${note}\n`);
+  const connection = adminConnection({ home: opts.home });
+  // Compared with the leader's record after a read barrier: the highest height the cluster holds.
+  const { state: current } = await leaderChainState(connection, opts.chainId);
+  const refusal = farJumpRefusal(opts.chainId, current?.height ?? null, plan.record, opts.file);
+  if (refusal && !opts.yes) throw new CliError(refusal);
+  if (refusal) {
+    const jump = watermarkJump(current?.height ?? null, plan.record.height);
+    process.stderr.write(`confirmed with --yes: the watermark of chain ${opts.chainId} jumps ${jump} heights, to ${plan.record.height}\n`);
   }
-  const request = {
-    chainId,
-    pubKey,
-    height: state.height,
-    round: state.round,
-    step: state.step,
-    signBytes: state.signBytes ?? new Uint8Array(0),
-    signature: state.signature ?? new Uint8Array(0),
-  };
-  const failures: string[] = [];
-  for (const p of client.config.peers) {
-    try {
-      const r = await sendImportState(p.address, client.credentialsFor(p.id), p.id, request, DEADLINE_MS);
-      return { ...r, leader: p.id };
-    } catch (e) {
-      // Not the leader, or unreachable: try the next member.
-      failures.push(`${p.id}: ${isNotLeaderError(e) ? 'not the leader' : grpcErrorText(e)}`);
-    }
-  }
-  throw new CliError(`no leader accepted the import; nothing was imported (${failures.join('; ')})`);
+  const request = { chainId: opts.chainId, pubKey, ...plan.record };
+  const { result, answeredBy } = await withLeader(connection, DEFAULT_ADMIN_TIMEOUT_MS, (target, deadlineMs) =>
+    sendImportState(target.address, target.credentials, target.serverName, request, deadlineMs),
+  );
+  return { ...result, leader: answeredBy.id ?? answeredBy.address };
 }
 
 export function registerStateCommand(program: Command): void {
@@ -104,7 +92,7 @@ export function registerStateCommand(program: Command): void {
     .action(async (opts: { home: string; chainId: string; json?: boolean }) => {
       const client = clusterClient(opts.home);
       const pubKey = chainPublicKey(client, opts.chainId);
-      const { state: s, from } = await freshestChainState(client, opts.chainId);
+      const { state: s, from } = await leaderChainState(adminConnection({ home: opts.home }), opts.chainId);
       const view = {
         chainId: opts.chainId,
         pubKey: Buffer.from(pubKey).toString('hex'),
@@ -129,7 +117,7 @@ export function registerStateCommand(program: Command): void {
     .action(async (opts: { home: string; chainId: string; out?: string; force?: boolean }) => {
       const client = clusterClient(opts.home);
       chainPublicKey(client, opts.chainId);
-      const { state: s } = await freshestChainState(client, opts.chainId);
+      const { state: s } = await leaderChainState(adminConnection({ home: opts.home }), opts.chainId);
       const out = toSigningState(s);
       if (opts.out) {
         writeValidatorStateFile(opts.out, out, { overwrite: opts.force });
@@ -141,13 +129,18 @@ export function registerStateCommand(program: Command): void {
 
   state
     .command('import')
-    .description('commit a priv_validator_state.json into the log; it can only raise the watermark')
+    .description("commit a signer's last state (FilePV, TMKMS or Horcrux) into the log; it can only raise the watermark")
     .requiredOption(home, homeHelp)
     .requiredOption('--chain-id <id>', 'the chain')
-    .requiredOption('--file <priv_validator_state.json>', 'the state file to import')
-    .action(async (opts: { home: string; chainId: string; file: string }) => {
-      const client = clusterClient(opts.home);
-      const r = await importState(client, opts.chainId, opts.file);
+    .requiredOption('--file <file>', "the old signer's state file, in its own format (see --from)")
+    .addOption(
+      new Option('--from <signer>', "the file's format: filepv (CometBFT priv_validator_state.json), tmkms (its state_file), horcrux (a cosigner's sign state file)")
+        .choices([...STATE_FILE_FORMATS])
+        .default('filepv'),
+    )
+    .option('--yes', `import even when the watermark jumps more than ${FAR_JUMP_HEIGHTS} heights above the cluster's current height`)
+    .action(async (opts: ImportOptions) => {
+      const r = await importState(opts);
       process.stdout.write(
         r.imported
           ? `imported through leader ${r.leader}: ${r.message}\n`

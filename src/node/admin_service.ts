@@ -24,6 +24,7 @@ import { NodeId, RaftStatus, Role } from '../raft/types';
 import { CallWithAuthContext, peerCertificateIdentity } from '../transport/peer_identity';
 import { PeerStatus } from '../transport/raft_transport';
 import { loadProtoFile } from '../transport/proto_loader';
+import { importProblem } from '../signer/signer_codec';
 
 /** A node's status as the CLI shows it (numbers already converted from uint64 strings). */
 export interface NodeStatusView {
@@ -61,6 +62,11 @@ export interface ChainStateView {
   signBytes: Uint8Array;
   signature: Uint8Array;
   appliedIndex: number;
+  /**
+   * The log index of the read barrier the leader answered after (leader_reads.ts): the record
+   * holds everything committed before the call. 0 or absent: this node's own applied record.
+   */
+  readIndex?: number;
 }
 
 /** The outcome of a leadership transfer. */
@@ -97,6 +103,8 @@ export interface AdminBackend {
   /** Commits an import (leader only: throws NotLeaderAdminError elsewhere). */
   importState(request: ImportStateRequestView): Promise<{ imported: boolean; message: string; index: number }>;
   chainState(chainId: string): ChainStateView | null;
+  /** Leader only (throws NotLeaderAdminError elsewhere): the record after a read barrier (leader_reads.ts). */
+  chainStateAtLeader(chainId: string, budgetMs: number): Promise<ChainStateView | null>;
   /** Leader only; throws AdminError. `to` null: the most up-to-date live voter. */
   transferLeader(to: string | null, budgetMs: number): Promise<TransferLeaderView>;
   /** Leader only; throws AdminError. Resolves once the change is committed and applied here. */
@@ -350,8 +358,17 @@ export function addAdminService(server: grpc.Server, backend: AdminBackend): voi
       // Raising a watermark is a change like any other: the same certificates may make it.
       if (!authorized(call, callback)) return;
       const w = call.request;
-      if (!/^\d+$/.test(w.height) || w.round < 0 || w.step > 3 || w.pubKey.length !== 32 || w.chainId === '') {
-        callback({ code: grpc.status.INVALID_ARGUMENT, details: 'malformed import: needs a chain id, a 32-byte key, height >= 0, round >= 0, step 0..3' });
+      // Refused here, before anything is proposed, with the reason; the state machine checks the
+      // same again when it applies the entry (signer_codec.ts importProblem), on every node.
+      const problem = /^\d+$/.test(w.height)
+        ? importProblem({
+            chainId: w.chainId,
+            pubKey: w.pubKey,
+            record: { height: BigInt(w.height), round: w.round, step: w.step as 0 | 1 | 2 | 3, signBytes: w.signBytes, signature: w.signature },
+          })
+        : `height ${JSON.stringify(w.height)} is not a non-negative integer`;
+      if (problem) {
+        callback(new AdminError('invalid-request', `node ${backend.nodeId} refuses the import: ${problem}; nothing was imported`, backend.nodeId).toServiceError());
         return;
       }
       backend
@@ -362,22 +379,31 @@ export function addAdminService(server: grpc.Server, backend: AdminBackend): voi
             callback(e instanceof AdminError ? e.toServiceError() : { code: grpc.status.UNAVAILABLE, details: (e as Error).message }),
         );
     },
-    ChainState: (call: grpc.ServerUnaryCall<{ chainId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      const r = backend.chainState(call.request.chainId);
-      if (!r) {
-        callback(null, { found: false });
+    ChainState: (call: grpc.ServerUnaryCall<{ chainId: string; readBarrier: boolean }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const answer = (r: ChainStateView | null): void => {
+        if (!r) {
+          callback(null, { found: false });
+          return;
+        }
+        callback(null, {
+          found: true,
+          pubKey: Buffer.from(r.pubKey),
+          height: r.height.toString(),
+          round: r.round,
+          step: r.step,
+          signBytes: Buffer.from(r.signBytes),
+          signature: Buffer.from(r.signature),
+          appliedIndex: String(r.appliedIndex),
+          readIndex: String(r.readIndex ?? 0),
+        });
+      };
+      // A read like any other (any certificate of the cluster CA); with read_barrier it costs the
+      // leader one empty log entry.
+      if (call.request.readBarrier) {
+        backend.chainStateAtLeader(call.request.chainId, callBudgetMs(call, DEFAULT_CHANGE_BUDGET_MS)).then(answer, (e: unknown) => callback(refusal(e, backend.nodeId)));
         return;
       }
-      callback(null, {
-        found: true,
-        pubKey: Buffer.from(r.pubKey),
-        height: r.height.toString(),
-        round: r.round,
-        step: r.step,
-        signBytes: Buffer.from(r.signBytes),
-        signature: Buffer.from(r.signature),
-        appliedIndex: String(r.appliedIndex),
-      });
+      answer(backend.chainState(call.request.chainId));
     },
     Status: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const s = backend.status();
@@ -480,13 +506,18 @@ export async function fetchNodeStatus(address: string, credentials: grpc.Channel
   };
 }
 
-/** Asks one node for its applied record of a chain; null when it has none. */
+/**
+ * Asks one node for its applied record of a chain; null when it has none. With `readBarrier`,
+ * only the leader answers, after a read barrier (a follower rejects with an AdminError
+ * 'not-leader' naming the leader, adminErrorOf): the answer then holds everything released.
+ */
 export async function fetchChainState(
   address: string,
   credentials: grpc.ChannelCredentials,
   serverName: string,
   chainId: string,
   deadlineMs: number,
+  options: { readBarrier?: boolean } = {},
 ): Promise<ChainStateView | null> {
   const res = await callAdmin<{
     found: boolean;
@@ -497,7 +528,8 @@ export async function fetchChainState(
     signBytes: Buffer;
     signature: Buffer;
     appliedIndex: string;
-  }>(address, credentials, serverName, 'ChainState', { chainId }, deadlineMs);
+    readIndex: string;
+  }>(address, credentials, serverName, 'ChainState', { chainId, readBarrier: options.readBarrier === true }, deadlineMs);
   if (!res.found) return null;
   return {
     pubKey: res.pubKey,
@@ -507,6 +539,7 @@ export async function fetchChainState(
     signBytes: res.signBytes,
     signature: res.signature,
     appliedIndex: Number(res.appliedIndex),
+    readIndex: Number(res.readIndex ?? 0),
   };
 }
 

@@ -36,6 +36,7 @@ import { SignerStateMachine } from '../signer/signer_state_machine';
 import { addSignerService, GrpcLeaderForwarder } from '../signer/signer_service';
 import { AdminBackend, addAdminService, fetchNodeStatus, NotLeaderAdminError, statusView } from './admin_service';
 import { ClusterAdmin } from './cluster_admin';
+import { chainStateAtLeader } from './leader_reads';
 import { addGrpcHealthService } from './grpc_health_service';
 import { NodeHttpServer, startNodeHttpServer } from './health_server';
 import { MemberDirectory, MembershipSync } from './member_directory';
@@ -463,6 +464,7 @@ function adminBackend(
       if (!key || !rec) return null;
       return { pubKey: key, ...rec.record, appliedIndex: node.appliedDurably() };
     },
+    chainStateAtLeader: (chainId, budgetMs) => chainStateAtLeader({ node, machine, coordinator, addressOf: (id) => directory.addressOf(id) }, chainId, budgetMs),
   };
 }
 

@@ -14,7 +14,7 @@
 import { Logger } from '../log/logger';
 import { NodeStoppedError, RaftNode } from '../node/raft_node';
 import { ProposalRefusedError } from '../raft/errors';
-import { NodeId } from '../raft/types';
+import { NodeId, Role } from '../raft/types';
 import { KeyRing } from './key_ring';
 import { encodeSignerCommand, ImportStateCommand, signRequestProblem } from './signer_codec';
 import { ImportOutcome, SignerStateMachine } from './signer_state_machine';
@@ -51,6 +51,18 @@ const NO_LEADER_RETRY_MS = 10;
 const DEFAULT_MAX_BATCH = 256;
 
 class DeadlineExceeded extends Error {}
+
+/** A read barrier (SignCoordinator.readBarrier) that did not complete: nothing may be read after it. */
+export class ReadBarrierError extends Error {
+  constructor(
+    /** 'deadline': not committed in time (no quorum?); 'lost': this node stopped leading meanwhile. */
+    readonly reason: 'deadline' | 'lost',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ReadBarrierError';
+  }
+}
 const LEADER_CHANGED = Symbol('leader changed');
 /** Our entry was replaced by another leader's: the request was not decided, ask again. */
 class ProposalLost extends Error {}
@@ -172,6 +184,40 @@ export class SignCoordinator implements SignPath {
     const outcome = decision?.term === term ? decision.imports[0] : undefined;
     if (!outcome) throw new Error('leadership changed before the import was committed; nothing was imported, try again');
     return { ...outcome, index };
+  }
+
+  /**
+   * A read barrier through the log, for reads that must include everything the cluster has
+   * released (state export, and what a migration reads): Raft thesis 6.4 read-only queries, with a
+   * log entry where the thesis uses ReadIndex, so the Raft core needs nothing new. The leader
+   * appends an empty entry (every version applies it as a no-op) and waits until it has applied
+   * it durably, still leading in the same term. Then that entry is committed under this leader,
+   * so no other leader committed anything before it, and every entry committed before the read
+   * began, hence every signature any node released (each released only for a committed entry), is
+   * in this node's applied records. A read after this resolves sees them all.
+   *
+   * Throws ProposalRefusedError on a node that is not the leader, ReadBarrierError when the entry
+   * does not commit in time or leadership changes meanwhile, NodeStoppedError when stopping.
+   */
+  async readBarrier(timeoutMs: number = this.deadlineMs): Promise<{ index: number; term: number }> {
+    const deadline = Date.now() + timeoutMs;
+    this.throwIfStopped();
+    const { index, term } = await this.node.propose(new Uint8Array(0));
+    try {
+      await this.waitApplied(index, deadline);
+    } catch (e) {
+      if (e instanceof DeadlineExceeded) {
+        throw new ReadBarrierError('deadline', `the read barrier (entry ${index}) was not committed within ${timeoutMs} ms (no quorum?)`);
+      }
+      throw e;
+    }
+    // A node leads at most once per term, and a leader never replaces its own entries: still
+    // leading in `term` means the entry applied at `index` is this barrier.
+    const status = this.node.status();
+    if (status.role !== Role.Leader || status.term !== term) {
+      throw new ReadBarrierError('lost', `leadership changed before the read barrier (entry ${index}) committed; nothing was read, try again`);
+    }
+    return { index, term };
   }
 
   private chainProblem(request: SignRequest): { reason: SignRefusalReason; message: string } | null {

@@ -7,6 +7,9 @@
 // differently from its peers; see SignerStateMachine.apply.
 
 import { ProtoReader, ProtoWriter, WireType } from '../privval/protobuf';
+import { SignedMsgType } from '../privval/messages';
+import { CanonicalSignBytes, decodeCanonicalSignBytes, Step, stepName } from '../privval/sign_bytes';
+import { ED25519_SIGNATURE_LENGTH, verifyEd25519 } from '../keys/validator_key';
 import { SignRequest } from './sign_types';
 import { SlashingRecord } from './filepv_rules';
 
@@ -20,7 +23,12 @@ export class SignerCodecError extends Error {
   }
 }
 
-/** A CometBFT priv_validator_state.json brought into the log: it may only raise the watermark. */
+/**
+ * A signer's last state brought into the log: it may only raise the watermark. Either a record a
+ * signer really signed (canonical sign bytes of this chain and HRS, and their signature by this
+ * key), or an HRS-only record (no sign bytes, no signature) after which a request at exactly that
+ * HRS is refused, as FilePV refuses one when it has no sign bytes. See importProblem.
+ */
 export interface ImportStateCommand {
   chainId: string;
   pubKey: Uint8Array;
@@ -184,12 +192,81 @@ export function signRequestProblem(r: SignRequest): string | null {
   return null;
 }
 
-/** Why an imported state cannot go into the log, or null (the decoder refuses exactly these). */
+/**
+ * Why an imported state cannot go into the log or take effect, or null. The leader refuses these
+ * before proposing, and the state machine refuses them again when it applies an entry (an entry
+ * written by an older leader, or crafted), so the check must be deterministic: it depends on
+ * nothing but the command (the key checked is the command's own, not a configured one, so a node
+ * without the key decides the same).
+ *
+ * The decoder refuses only the first part (the shape: chain id, key, height, round, step), which
+ * it must, since a node stops on an entry it cannot decode; an entry of the right shape that
+ * fails the rest is applied as a refusal that changes nothing.
+ *
+ * The rest: a record with sign bytes is taken only as a signer wrote it. Its sign bytes must be
+ * the canonical CometBFT encoding of a vote or proposal (privval/sign_bytes.ts, the strict
+ * decoder) naming the record's chain, height and round, of the kind its step says (proposal 1,
+ * prevote 2, precommit 3), and its signature must verify over them with the record's key. Such a
+ * record answers a repeat with its own signature; nothing ever signs its bytes (a record with
+ * bytes and no signature was a signing oracle: any bytes, a nil prevote at an HRS already signed
+ * for a block, were signed on every read). Without sign bytes it must have no signature either.
+ */
 export function importProblem(i: ImportStateCommand): string | null {
   const asRequest = signRequestProblem({ chainId: i.chainId, pubKey: i.pubKey, height: i.record.height, round: i.record.round, step: 1, signBytes: i.record.signBytes });
   if (asRequest) return asRequest;
-  const step: number = i.record.step;
+  const r = i.record;
+  const step: number = r.step;
   if (step !== 0 && step !== 1 && step !== 2 && step !== 3) return `step ${step} is not 0..3`;
+  if (r.signBytes.length === 0) {
+    if (r.signature.length > 0) return 'the record has a signature but no sign bytes: a signature is only kept with the bytes it signs';
+    return null;
+  }
+  const where = `${r.height}/${r.round}/${r.step}`;
+  if (step === 0) return `the record ${where} has sign bytes at step 0 (nothing signed yet)`;
+  if (r.signature.length === 0) {
+    return (
+      `the record ${where} has sign bytes but no signature: raft-signer never signs imported bytes; ` +
+      'import the signature they were signed with, or height, round and step only'
+    );
+  }
+  if (r.signature.length !== ED25519_SIGNATURE_LENGTH) {
+    return `the signature of the record ${where} is ${r.signature.length} bytes; an Ed25519 signature is ${ED25519_SIGNATURE_LENGTH} bytes`;
+  }
+  const bytesProblem = importedSignBytesProblem(i.chainId, r);
+  if (bytesProblem) return bytesProblem;
+  if (!verifyEd25519(i.pubKey, r.signBytes, r.signature)) {
+    return `the signature of the record ${where} does not verify with the chain's key over its sign bytes`;
+  }
+  return null;
+}
+
+/**
+ * Why a record's sign bytes are not what a signer signed at its HRS for `chainId`, or null: they
+ * must be the canonical encoding of a vote or proposal (the kind its step 1..3 says) naming that
+ * chain, the record's height and round, and for a vote the type its step says. The signature is
+ * not looked at (importProblem checks it).
+ */
+export function importedSignBytesProblem(chainId: string, r: Pick<SlashingRecord, 'height' | 'round' | 'step' | 'signBytes'>): string | null {
+  const where = `${r.height}/${r.round}/${r.step}`;
+  const step: number = r.step;
+  if (step !== 1 && step !== 2 && step !== 3) return `the record ${where} has sign bytes at step ${step}, which signs nothing`;
+  const kind = step === Step.Propose ? 'proposal' : 'vote';
+  let parsed: CanonicalSignBytes;
+  try {
+    parsed = decodeCanonicalSignBytes(r.signBytes, kind);
+  } catch (e) {
+    return `the sign bytes of the record ${where} are not canonical ${kind} sign bytes (${(e as Error).message})`;
+  }
+  if (parsed.chainId !== chainId) {
+    return `the sign bytes of the record ${where} name chain ${JSON.stringify(parsed.chainId)}, not ${JSON.stringify(chainId)}`;
+  }
+  if (parsed.height !== r.height || parsed.round !== r.round) {
+    return `the record says height ${r.height} round ${r.round} but its sign bytes say height ${parsed.height} round ${parsed.round}`;
+  }
+  const voteType = step === Step.Prevote ? SignedMsgType.Prevote : step === Step.Precommit ? SignedMsgType.Precommit : null;
+  if (voteType !== null && parsed.type !== voteType) {
+    return `the record says step ${step} (${stepName(step as Step)}) but its sign bytes are a vote of type ${parsed.type}`;
+  }
   return null;
 }
 

@@ -24,12 +24,16 @@ import {
   encodeSignerSnapshot,
   encodeStoredRecord,
   ImportStateCommand,
+  importProblem,
   StoredRecord,
 } from './signer_codec';
 import { SignOutcome, SignRequest } from './sign_types';
 
-/** What applying one imported state did. */
-export type ImportOutcome = { kind: 'imported'; message: string } | { kind: 'ignored'; message: string };
+/**
+ * What applying one imported state did: raised the watermark, left it (not above the record), or
+ * refused it (it fails importProblem: only an entry an older or crafted leader wrote gets here).
+ */
+export type ImportOutcome = { kind: 'imported'; message: string } | { kind: 'ignored'; message: string } | { kind: 'refused'; message: string };
 
 /** The decisions made when one log entry was applied, in the order of its requests. */
 export interface EntryDecision {
@@ -158,13 +162,14 @@ export class SignerStateMachine implements StateMachine {
   }
 
   /**
-   * The record for (chain, key) as applied in memory, with its signature filled in when this node
-   * has the key (see withSignature). It may be ahead of the disk: release only after waiting for
-   * `index` to be applied.
+   * The record for (chain, key) as applied in memory, exactly as the log made it: its signature is
+   * the one a committed entry produced (or imported), never one made now; nothing is signed when a
+   * record is read. It may be ahead of the disk: release only after waiting for `index` to be
+   * applied.
    */
   recordOf(chainId: string, pubKey: Uint8Array): StoredRecord | null {
     const rec = this.records.get(recordMapKey(chainId, pubKey));
-    return rec ? { ...rec, record: this.withSignature(rec) } : null;
+    return rec ? { ...rec, record: { ...rec.record } } : null;
   }
 
   allRecords(): StoredRecord[] {
@@ -179,19 +184,21 @@ export class SignerStateMachine implements StateMachine {
   /** The FilePV outcome of a request against the current record, without changing anything. */
   evaluate(request: SignRequest): { outcome: SignOutcome | null; recordIndex: number } {
     const rec = this.records.get(recordMapKey(request.chainId, request.pubKey)) ?? null;
-    const decision = decideFilePv(rec ? this.withSignature(rec) : null, request);
+    const decision = decideFilePv(rec ? rec.record : null, request);
     return { outcome: decision.kind === 'sign' ? null : this.outcomeOf(decision), recordIndex: rec?.index ?? 0 };
   }
 
   private applySign(request: SignRequest, index: number, dirty: Map<string, StoredRecord>): SignOutcome {
     const mapKey = recordMapKey(request.chainId, request.pubKey);
     const rec = this.records.get(mapKey) ?? null;
-    const decision = decideFilePv(rec ? this.withSignature(rec) : null, request);
+    const decision = decideFilePv(rec ? rec.record : null, request);
     if (decision.kind !== 'sign') return this.outcomeOf(decision);
     const key = this.keys.keyMatching(request.chainId, request.pubKey);
     // Ed25519 is deterministic, so every node holding the key stores the same signature. A node
-    // without the key (misconfigured) keeps the same record with no signature; it can release
-    // nothing for that chain, and withSignature fills the gap if the key appears later.
+    // without the key (misconfigured) keeps the same record with no signature: it can release
+    // nothing for that record, and a repeat at that HRS is refused there even once the key is
+    // configured (FilePV's "signature is nil but sign bytes are not"), since nothing is signed
+    // outside applying an entry. That costs at most the one vote; the other nodes answer it.
     const signature = key ? key.sign(request.signBytes) : new Uint8Array(0);
     if (!key) {
       this.logger.error('applied a signature for a chain whose key this node does not have; it cannot sign for that chain', {
@@ -210,6 +217,13 @@ export class SignerStateMachine implements StateMachine {
   }
 
   private applyImport(imp: ImportStateCommand, index: number, dirty: Map<string, StoredRecord>): ImportOutcome {
+    // The same check the leader made before proposing, made again here on every node alike: an
+    // entry written by an older leader (or crafted) takes effect only if it passes.
+    const problem = importProblem(imp);
+    if (problem) {
+      this.logger.warn('refused an imported state from the log; the record is unchanged', { chainId: imp.chainId, index, problem });
+      return { kind: 'refused', message: `imported state refused: ${problem}` };
+    }
     const mapKey = recordMapKey(imp.chainId, imp.pubKey);
     const rec = this.records.get(mapKey);
     if (rec && !isAbove(imp.record, rec.record)) {
@@ -233,14 +247,6 @@ export class SignerStateMachine implements StateMachine {
       case 'refuse':
         return { kind: 'refused', reason: decision.reason, message: decision.message };
     }
-  }
-
-  /** A record whose signature is missing (written by a node without the key) gets it recomputed, if this node has the key. */
-  private withSignature(rec: StoredRecord): SlashingRecord {
-    const r = rec.record;
-    if (r.signature.length > 0 || r.signBytes.length === 0) return r;
-    const key = this.keys.keyMatching(rec.chainId, rec.pubKey);
-    return key ? { ...r, signature: key.sign(r.signBytes) } : r;
   }
 
   private trimDecisions(): void {

@@ -135,12 +135,14 @@ describe('sign commands', () => {
 });
 
 describe('import commands', () => {
+  const signedB = voteRequest(CHAIN_B, pkB, { height: 7, round: 3, type: 'precommit', block: 'B' });
   const imports: ImportStateCommand[] = [
     { chainId: CHAIN_A, pubKey: pkA, record: watermark(361402n, 0, 0) },
     {
       chainId: CHAIN_B,
       pubKey: pkB,
-      record: { height: 5n, round: 2, step: 3, signBytes: request.signBytes, signature: new Uint8Array(64).fill(7) },
+      // A record as a FilePV writes it: its own sign bytes, signed (importProblem checks both).
+      record: { height: 7n, round: 3, step: 3, signBytes: signedB.signBytes, signature: KEY_B.sign(signedB.signBytes) },
     },
     { chainId: CHAIN_A, pubKey: pkB, record: watermark(INT64_MAX, 0, 1) },
   ];

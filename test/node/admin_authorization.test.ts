@@ -79,7 +79,7 @@ describe('AdminError on the wire', () => {
 
   test('only transient refusals are retried', () => {
     expect([...RETRYABLE_ADMIN_ERRORS].sort()).toEqual(
-      ['change-pending', 'learner-not-caught-up', 'lost', 'no-leader', 'not-leader', 'term-not-committed', 'transfer-in-progress'].sort(),
+      ['change-pending', 'learner-not-caught-up', 'lost', 'no-leader', 'not-leader', 'term-not-committed', 'transfer-in-progress', 'unreachable'].sort(),
     );
   });
 

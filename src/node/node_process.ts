@@ -42,7 +42,8 @@ import { NodeHttpServer, startNodeHttpServer } from './health_server';
 import { MemberDirectory, MembershipSync } from './member_directory';
 import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
 import { RaftNode, StateMachine } from './raft_node';
-import { hasNewClusterMarker, RejoinCommandContext, RejoinRequiredError, removeNewClusterMarker } from './new_cluster_marker';
+import { hasNewClusterMarker, RejoinCommandContext, RejoinRequiredError, rejoinAsLearnerSteps, removeNewClusterMarker } from './new_cluster_marker';
+import { decodeReportedMark, encodeReportedMark, PeerMarks } from './peer_marks';
 import { decodeFounding, FoundingMembership, foundingDigest, gatherFounding } from './founding';
 import { askFounding } from '../transport/founding_rpc';
 import { checkStoreHighWater, StoreHighWater, StoreHighWaterRecorder } from './store_high_water';
@@ -160,6 +161,9 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   let membership: MembershipSync | null = null;
   /** When a message from each peer last arrived: readiness counts contact, not the core's flags. */
   const lastHeard = new Map<NodeId, number>();
+  const peerMarks = PeerMarks.load(config.home, config.id, logger);
+  /** A peer showed that this node's whole home went back in time (see peer_marks.ts). */
+  let behindOwnPast: Error | null = null;
   const transport = new RaftTransport({
     selfId: config.id,
     // config.yaml's peers until the core, created below, says who the members are (sync.refresh()).
@@ -169,7 +173,19 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     logger,
     onMessage: (m) => {
       lastHeard.set(m.from, Date.now());
+      peerMarks.observe(m);
       node?.receive(m);
+    },
+    localMark: () => {
+      const hs = storage.syncedHardState;
+      return encodeReportedMark({ storeId: storage.storeId, term: hs.term, vote: hs.vote });
+    },
+    checkPeerMark: (peer, text) => peerMarks.check(peer, decodeReportedMark(text)),
+    onBehindOwnPast: (peer, details) => {
+      if (behindOwnPast) return;
+      behindOwnPast = new Error(`${peer} refused this node: ${details}. ${rejoinAsLearnerSteps(rejoin)}`);
+      logger.error('this node is behind its own past (its home was rolled back): it stops taking part', { peer, detail: details });
+      node?.failStop(behindOwnPast);
     },
     onPeerUnreachable: (peer) => node?.reportUnreachable(peer),
     onPeerDown: (peer) => node?.reportPeerDown(peer),
@@ -224,6 +240,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     throw e;
   }
   node = created;
+  if (behindOwnPast) created.failStop(behindOwnPast);
   created.onRoleChange((_role, leader) => metrics.observeLeader(leader, created.status().term));
   const nodeCredentials = (id: NodeId): grpc.ChannelCredentials => clusterChannelCredentials(tls, id, 'node');
   const sync = new MembershipSync({
@@ -313,6 +330,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   sync.start();
   const highWaterRecorder = new StoreHighWaterRecorder(config.home, highWater, logger);
   highWaterRecorder.start(HIGH_WATER_INTERVAL_MS);
+  peerMarks.start(HIGH_WATER_INTERVAL_MS);
   logger.info('node started', {
     listen: config.listen,
     peers: config.peers.map((p) => p.id),
@@ -338,6 +356,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       sync.stop();
       await created.stop();
       highWaterRecorder.stop();
+      peerMarks.stop();
       grpcHealth.close();
       await http?.close();
       forwarder.close();

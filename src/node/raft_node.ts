@@ -365,6 +365,14 @@ export class RaftNode {
     }
   }
 
+  /**
+   * This node must take no further part (its store cannot be trusted, e.g. a peer showed that its
+   * home was rolled back): it stops deciding anything, as after a failed write.
+   */
+  failStop(err: Error): void {
+    this.fail(err);
+  }
+
   /** A write failed: this node stops deciding anything. Safety over liveness. */
   private fail(err: Error): void {
     if (this.fatal) return;

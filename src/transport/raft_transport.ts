@@ -73,6 +73,21 @@ export interface RaftTransportOptions {
    * Founding answers and no digest (unit tests of the transport alone).
    */
   founding?: FoundingSource;
+  /**
+   * What this node reports about its own durable state on every stream it opens (the
+   * x-raftsigner-mark metadata: src/node/peer_marks.ts), or null for none.
+   */
+  localMark?: () => string | null;
+  /**
+   * Checks what a peer reports when it opens a stream against what it said before: a reason to
+   * refuse the stream (the peer is behind its own past: its whole home was rolled back), or null.
+   */
+  checkPeerMark?: (peer: NodeId, mark: string | null) => string | null;
+  /**
+   * A peer refused our stream because we are behind what we told it before: this node must stop
+   * taking part and rejoin as a learner.
+   */
+  onBehindOwnPast?: (peer: NodeId, details: string) => void;
   /** Largest encoded message sent (default 64 MiB). The receivers' servers must accept as much. */
   maxMessageBytes?: number;
   /** Messages waiting per peer before the oldest is dropped (default 1024). */
@@ -112,6 +127,12 @@ export interface PeerStatus {
   droppedMessages: number;
 }
 
+/** Stream metadata: what the opener reports about its own durable state (src/node/peer_marks.ts). */
+const MARK_METADATA_KEY = 'x-raftsigner-mark';
+/** Trailing metadata of a refused stream: why, when the opener must stop (see onBehindOwnPast). */
+const REFUSED_METADATA_KEY = 'x-raftsigner-refused';
+const BEHIND_OWN_PAST = 'behind-own-past';
+
 const DEFAULT_QUEUE_LIMIT = 1024;
 const DEFAULT_BACKOFF_INITIAL_MS = 100;
 const DEFAULT_BACKOFF_MAX_MS = 5000;
@@ -136,6 +157,8 @@ interface LinkSettings {
   reportDown: (peerId: NodeId) => void;
   reportSnapshot: (peerId: NodeId, delivered: boolean) => void;
   foundingDigest: () => string | null;
+  localMark: () => string | null;
+  reportBehindOwnPast: (peerId: NodeId, details: string) => void;
 }
 
 interface IncomingStream {
@@ -154,6 +177,7 @@ export class RaftTransport {
   private readonly incoming = new Set<IncomingStream>();
   private readonly service: grpc.ServiceDefinition;
   private readonly founding: FoundingSource | null;
+  private readonly checkPeerMark: ((peer: NodeId, mark: string | null) => string | null) | null;
   private closed = false;
 
   constructor(options: RaftTransportOptions) {
@@ -189,7 +213,10 @@ export class RaftTransport {
       reportDown: (peerId) => this.callBack('onPeerDown', () => onPeerDown?.(peerId)),
       reportSnapshot: (peerId, delivered) => this.callBack('onSnapshotSent', () => onSnapshotSent?.(peerId, delivered)),
       foundingDigest: () => options.founding?.digest() ?? null,
+      localMark: () => options.localMark?.() ?? null,
+      reportBehindOwnPast: (peerId, details) => this.callBack('onBehindOwnPast', () => options.onBehindOwnPast?.(peerId, details)),
     };
+    this.checkPeerMark = options.checkPeerMark ?? null;
     this.founding = options.founding ?? null;
     // Fails early, with a clear message, on a certificate that is not this cluster's node cert.
     clusterChannelCredentials(options.tls, undefined, 'node');
@@ -349,6 +376,19 @@ export class RaftTransport {
       const details = `node ${this.selfId} refuses the Raft stream of ${nodeId}: ${foundingRefusal}`;
       this.logger.error('refused a Raft stream: founding membership differs', { peer: nodeId, detail: details });
       callback({ code: grpc.status.FAILED_PRECONDITION, details, metadata: new grpc.Metadata() }, null);
+      return;
+    }
+    const markValue = call.metadata.get(MARK_METADATA_KEY)[0];
+    const behind = this.checkPeerMark?.(nodeId, typeof markValue === 'string' ? markValue : null) ?? null;
+    if (behind !== null) {
+      const details =
+        `node ${this.selfId} refuses the Raft stream of ${nodeId}: ${behind}. Its home was put back from an older copy ` +
+        `(a VM image or disk snapshot), so it has forgotten what it acknowledged and must not vote: stop it, empty its data ` +
+        `directory and rejoin it as a learner`;
+      this.logger.error('refused a Raft stream: the peer is behind its own past', { peer: nodeId, detail: details });
+      const trailer = new grpc.Metadata();
+      trailer.set(REFUSED_METADATA_KEY, BEHIND_OWN_PAST);
+      callback({ code: grpc.status.FAILED_PRECONDITION, details, metadata: trailer }, null);
       return;
     }
     let finished = false;
@@ -561,6 +601,8 @@ class PeerLink {
     const metadata = new grpc.Metadata();
     const digest = s.foundingDigest();
     if (digest !== null) metadata.set(FOUNDING_METADATA_KEY, digest);
+    const mark = s.localMark();
+    if (mark !== null) metadata.set(MARK_METADATA_KEY, mark);
     const call = client.makeClientStreamRequest<Buffer, Buffer>(RAFT_STREAM_PATH, passBytes, ignoreResponse, metadata, {}, (err) => {
       if (attempt !== this.attempt) return;
       this.onCallEnded(err ?? null);
@@ -614,6 +656,9 @@ class PeerLink {
   private onCallEnded(err: grpc.ServiceError | null): void {
     if (this.state === 'closed') return;
     if (err?.code === grpc.status.UNAVAILABLE && /ECONNREFUSED/.test(err.details ?? '')) this.settings.reportDown(this.id);
+    if (err?.code === grpc.status.FAILED_PRECONDITION && err.metadata?.get(REFUSED_METADATA_KEY)[0] === BEHIND_OWN_PAST) {
+      this.settings.reportBehindOwnPast(this.id, err.details);
+    }
     const reason = err ? `${grpc.status[err.code] ?? err.code}: ${err.details || err.message}` : 'the peer ended the stream';
     this.fail(reason);
   }

@@ -20,6 +20,7 @@ import { SignerStateMachine } from '../../src/signer/signer_state_machine';
 import { waitUntil } from '../transport/cluster_fixture';
 import { voteRequest } from '../support/sign_requests';
 import { CHAIN_A, KEY_A, expectSignedAndValid, signatureOf } from '../signer/signer_test_support';
+import { InMemoryFounding } from '../support/in_memory_founding';
 
 const timing = { heartbeatMs: 20, electionTimeoutMs: 200, snapshotEntries: 100_000, maxAppendEntries: 64, maxInflightAppends: 16 };
 const ids: NodeId[] = ['n1', 'n2', 'n3'];
@@ -52,13 +53,15 @@ describe('reads for export and migration: the leader, after a read barrier', () 
     drop = () => false;
     crashed.clear();
     members.clear();
-    for (const id of ids) {
+    const founding = new InMemoryFounding(ids);
+    // Founders start together: each one's first entry names every founder's store.
+    await Promise.all(ids.map(async (id) => {
       const storage = await RaftStorage.open(path.join(root, id), { nodeId: id, clusterId: 'leader-reads' });
       const keys = new KeyRing([[CHAIN_A, KEY_A]]);
       const machine = await SignerStateMachine.load(storage.load().stateMachine, keys, silentLogger());
       const node = await RaftNode.create({
         id,
-        founders: ids,
+        found: () => founding.found(id, storage.storeId),
         join: false,
         storage,
         sender: {
@@ -78,7 +81,7 @@ describe('reads for export and migration: the leader, after a read barrier', () 
       });
       const coordinator = new SignCoordinator({ node, machine, keys, forwarder: noForwarding, deadlineMs: 2000, logger: silentLogger() });
       members.set(id, { id, node, storage, machine, coordinator });
-    }
+    }));
     for (const m of members.values()) m.node.start();
     await waitUntil(() => leader() !== undefined, 'a leader is elected');
   });

@@ -17,6 +17,7 @@ import {
   NODE_CONFIG_SCHEMA,
   NodeConfigFile,
   PeerConfigFile,
+  RevokedCertificateFile,
   TlsConfigFile,
 } from './node_config_schema';
 
@@ -69,6 +70,11 @@ export interface NodeConfig {
   chains: ChainConfig[];
   metrics?: MetricsConfig;
   logLevel: LogLevel;
+  /**
+   * Certificates of the cluster CA that every RPC and every Raft stream refuses, whatever their
+   * role (src/transport/authorization.ts), as written (hex, colons allowed).
+   */
+  revokedCertificates: { serials: string[]; sha256: string[] };
 }
 
 export const DEFAULT_RAFT_CONFIG: Readonly<RaftConfig> = {
@@ -182,6 +188,10 @@ export function resolveNodeConfig(file: NodeConfigFile, home: string): NodeConfi
     signing: { ...DEFAULT_SIGNING_CONFIG, ...file.signing },
     chains: (file.chains ?? []).map((c) => resolveChain(c, resolve)),
     logLevel: file.logLevel ?? DEFAULT_LOG_LEVEL,
+    revokedCertificates: {
+      serials: (file.revokedCertificates ?? []).flatMap((r) => (r.serial !== undefined ? [r.serial] : [])),
+      sha256: (file.revokedCertificates ?? []).flatMap((r) => (r.sha256 !== undefined ? [r.sha256] : [])),
+    },
   };
   if (file.metrics) config.metrics = { listen: file.metrics.listen };
   return config;
@@ -315,7 +325,16 @@ function toFileShape(config: NodeConfigFile | NodeConfig, home: string): NodeCon
   }
   if (config.metrics !== undefined) shape.metrics = { listen: config.metrics.listen };
   if (config.logLevel !== undefined) shape.logLevel = config.logLevel;
+  const revoked = revokedEntries(config.revokedCertificates);
+  if (revoked.length > 0) shape.revokedCertificates = revoked;
   return shape;
+}
+
+function revokedEntries(revoked: NodeConfigFile['revokedCertificates'] | NodeConfig['revokedCertificates'] | undefined): RevokedCertificateFile[] {
+  if (revoked === undefined) return [];
+  if (Array.isArray(revoked)) return revoked.map((r) => ({ ...r }));
+  const resolved = revoked as NodeConfig['revokedCertificates'];
+  return [...resolved.serials.map((serial) => ({ serial })), ...resolved.sha256.map((sha256) => ({ sha256 }))];
 }
 
 function schemaProblems(errors: ErrorObject[], sourceName: string): string[] {
@@ -436,6 +455,12 @@ function semanticProblems(config: NodeConfigFile): string[] {
       if (earlier !== undefined) problems.push(`${field} "${addr}" is a duplicate of ${earlier}`);
       else validatorAddrIndex.set(addr, field);
     });
+  });
+
+  (config.revokedCertificates ?? []).forEach((entry, i) => {
+    if ((entry.serial === undefined) === (entry.sha256 === undefined)) {
+      problems.push(`revokedCertificates[${i}] must set exactly one of serial and sha256`);
+    }
   });
 
   if (config.metrics !== undefined) {

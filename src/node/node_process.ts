@@ -29,12 +29,13 @@ import {
   TlsPem,
 } from '../transport/grpc_server';
 import { RaftTransport } from '../transport/raft_transport';
+import { CallAuthorizer, Membership, revocationList } from '../transport/authorization';
 import { loadValidatorKeyFile } from '../keys/encrypted_key_file';
 import { ValidatorKey } from '../keys/validator_key';
 import { KeyRing } from '../signer/key_ring';
 import { SignerStateMachine } from '../signer/signer_state_machine';
 import { addSignerService, GrpcLeaderForwarder } from '../signer/signer_service';
-import { AdminBackend, addAdminService, fetchNodeStatus, NotLeaderAdminError, statusView } from './admin_service';
+import { AdminBackend, addAdminService, decorateAdminRefusal, fetchNodeStatus, NotLeaderAdminError, statusView } from './admin_service';
 import { ClusterAdmin } from './cluster_admin';
 import { addGrpcHealthService } from './grpc_health_service';
 import { NodeHttpServer, startNodeHttpServer } from './health_server';
@@ -144,9 +145,22 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     file: MemberDirectory.defaultFile(config.home),
     logger,
   });
-  const server = createSharedServer();
   // Both are made after the transport and the driver that call into them: until then, nothing to do.
   let node: RaftNode | null = null;
+  const revoked = revocationList(config.revokedCertificates);
+  const joiningPeers = config.peers.map((p) => p.id).filter((id) => id !== config.id);
+  // Every call on the node's port is authorized against the committed membership first.
+  const authorizer = new CallAuthorizer({
+    nodeId: config.id,
+    membership: (): Membership => {
+      const cs = node?.status().confState ?? { voters: [], learners: [] };
+      return { voters: cs.voters, learners: cs.learners, joiningPeers };
+    },
+    revoked,
+    logger,
+    decorateRefusal: decorateAdminRefusal(config.id),
+  });
+  const server = createSharedServer({ authorizer });
   let membership: MembershipSync | null = null;
   /** When a message from each peer last arrived: readiness counts contact, not the core's flags. */
   const lastHeard = new Map<NodeId, number>();
@@ -188,7 +202,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   }
   node = created;
   created.onRoleChange((_role, leader) => metrics.observeLeader(leader, created.status().term));
-  const nodeCredentials = (id: NodeId): grpc.ChannelCredentials => clusterChannelCredentials(tls, id, 'node');
+  const nodeCredentials = (id: NodeId): grpc.ChannelCredentials => clusterChannelCredentials(tls, id, 'node', revoked);
   const sync = new MembershipSync({
     directory,
     confState: () => created.status().confState,
@@ -211,13 +225,9 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       else metrics.observeSign(chainId, outcome, seconds);
     },
   });
-  addSignerService(server, {
-    coordinator,
-    // Only voters may ask the leader to decide: a learner (passive standby) must never cause a
-    // proposal, whatever version it runs (member_sign_coordinator.ts).
-    members: () => created.status().confState.voters,
-    logger,
-  });
+  // Only voters may sign or ask the leader to decide: a learner (passive standby) must never cause
+  // a proposal, whatever version it runs (authorization.ts, member_sign_coordinator.ts).
+  addSignerService(server, { coordinator, authorizer, logger });
 
   let privval: PrivvalDialers | null = null;
   const thresholds = defaultHealthThresholds(config.raft.electionTimeoutMs);
@@ -384,7 +394,6 @@ function adminBackend(
 ): AdminBackend {
   return {
     nodeId: node.id,
-    voters: () => node.status().confState.voters,
     transferLeader: (to, budgetMs) => admin.transferLeader(to, budgetMs),
     changeMembership: (change, budgetMs) => admin.changeMembership(change, budgetMs),
     status: () =>

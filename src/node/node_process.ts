@@ -169,6 +169,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     // config.yaml's peers until the core, created below, says who the members are (sync.refresh()).
     peers: directory.peersFor({ voters: [], learners: [] }),
     tls,
+    revoked,
     server,
     logger,
     onMessage: (m) => {

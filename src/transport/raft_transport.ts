@@ -21,6 +21,7 @@ import {
   TransportConfigError,
   type TlsPem,
 } from './grpc_server';
+import type { RevocationList } from './authorization';
 import { requireClusterMember } from './peer_identity';
 import { raftServiceDefinition, RAFT_STREAM_PATH } from './proto_loader';
 import { decodeRaftMessage, describeMessage, encodeRaftMessage, RaftMessageCodecError } from './raft_message_codec';
@@ -44,6 +45,8 @@ export interface RaftTransportOptions {
   peers: RaftPeer[];
   /** The cluster CA and this node's certificate and key (the same ones the server uses). */
   tls: TlsPem;
+  /** Server certificates our outgoing streams refuse (config.yaml's revokedCertificates). */
+  revoked?: RevocationList;
   /** The node's shared gRPC server; the transport adds the Raft service to it and removes it on close. */
   server: grpc.Server;
   logger: Logger;
@@ -116,6 +119,7 @@ const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5000;
 interface LinkSettings {
   selfId: NodeId;
   tls: TlsPem;
+  revoked: RevocationList | undefined;
   logger: Logger;
   maxMessageBytes: number;
   queueLimit: number;
@@ -167,6 +171,7 @@ export class RaftTransport {
     this.settings = {
       selfId: this.selfId,
       tls: options.tls,
+      revoked: options.revoked,
       logger: this.logger,
       maxMessageBytes,
       queueLimit: positiveInteger(options.queueLimit ?? DEFAULT_QUEUE_LIMIT, 'queueLimit'),
@@ -441,7 +446,7 @@ class PeerLink {
     this.id = peer.id;
     this.address = peer.address;
     this.settings = settings;
-    this.credentials = clusterChannelCredentials(settings.tls, peer.id, 'node');
+    this.credentials = clusterChannelCredentials(settings.tls, peer.id, 'node', settings.revoked);
   }
 
   start(): void {

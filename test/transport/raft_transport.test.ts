@@ -1,7 +1,9 @@
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { createClusterCa, issueClientCertificate, issueNodeCertificate } from '../../src/certs/cluster_certs';
+import { readCertificateIdentity } from '../../src/certs/certificate_identity';
 import { MessageType, type Message } from '../../src/raft/types';
+import { revocationList } from '../../src/transport/authorization';
 import { clusterChannelCredentials, type TlsPem } from '../../src/transport/grpc_server';
 import { RAFT_STREAM_PATH } from '../../src/transport/proto_loader';
 import { encodeRaftMessage } from '../../src/transport/raft_message_codec';
@@ -212,6 +214,20 @@ describe('RaftTransport', () => {
     fixture.attachTransport(node1, [{ id: 'node2', address: node0.address }]);
     node1.transport?.send([heartbeat('node1', 'node2', 1)]);
     await waitUntil(() => /expected node node2/.test(node1.transport?.peerStatus()[0].lastError ?? ''), 'the mismatch was reported');
+    expect(node0.received).toEqual([]);
+  });
+
+  test('an outgoing stream refuses a server whose certificate is revoked', async () => {
+    const node0 = await fixture.startNode('node0');
+    const node1 = await fixture.startNode('node1');
+    fixture.attachTransport(node0, [{ id: 'node1', address: node1.address }]);
+    const serial = readCertificateIdentity(node0.tls.cert).serialNumber;
+    fixture.attachTransport(node1, [{ id: 'node0', address: node0.address }], { revoked: revocationList({ serials: [serial] }) });
+    node1.transport?.send([heartbeat('node1', 'node0', 1)]);
+    await waitUntil(
+      () => /the server certificate of node node0 \(serial [0-9a-f]+\) is revoked/.test(node1.transport?.peerStatus()[0].lastError ?? ''),
+      'the revocation was reported',
+    );
     expect(node0.received).toEqual([]);
   });
 

@@ -148,7 +148,9 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   // Both are made after the transport and the driver that call into them: until then, nothing to do.
   let node: RaftNode | null = null;
   const revoked = revocationList(config.revokedCertificates);
-  const joiningPeers = config.peers.map((p) => p.id).filter((id) => id !== config.id);
+  // While this node knows no membership (joining): config.yaml's peers, itself included (so that
+  // `raft-signer status --home` of a joining node can read its own status).
+  const joiningPeers = config.peers.map((p) => p.id);
   // Every call on the node's port is authorized against the committed membership first.
   const authorizer = new CallAuthorizer({
     nodeId: config.id,

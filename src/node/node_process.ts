@@ -26,7 +26,6 @@ import {
   createSharedServer,
   serverCredentials,
   stopSharedServer,
-  TlsPem,
 } from '../transport/grpc_server';
 import { RaftTransport } from '../transport/raft_transport';
 import { CallAuthorizer, Membership, revocationList } from '../transport/authorization';
@@ -43,6 +42,7 @@ import { MemberDirectory, MembershipSync } from './member_directory';
 import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
 import { RaftNode, StateMachine } from './raft_node';
 import { hasNewClusterMarker, RejoinRequiredError, removeNewClusterMarker } from './new_cluster_marker';
+import { readNodeTls } from './node_tls';
 import { checkStoreHighWater, StoreHighWater, StoreHighWaterRecorder } from './store_high_water';
 import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
 import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
@@ -91,17 +91,6 @@ export function clusterIdOf(caPem: string): string {
   return createHash('sha256').update(caPem.trim()).digest('hex').slice(0, 16);
 }
 
-function readTls(config: NodeConfig): TlsPem {
-  const read = (what: string, file: string): string => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new Error(`cannot read the ${what} ${file}: ${(e as Error).message}`);
-    }
-  };
-  return { ca: read('cluster CA certificate', config.tls.ca), cert: read('node certificate', config.tls.cert), key: read('node key', config.tls.key) };
-}
-
 /** Loads every configured chain's key (decrypting where needed); refuses unsafe key files. */
 export async function loadKeyRing(config: NodeConfig): Promise<KeyRing> {
   const keys: [string, ValidatorKey][] = [];
@@ -119,7 +108,8 @@ export async function loadKeyRing(config: NodeConfig): Promise<KeyRing> {
 export async function startNodeProcess(home: string, options: StartNodeOptions = {}): Promise<RunningNode> {
   const config = loadNodeConfig(home);
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, json: options.json, defaultMeta: { node: config.id } });
-  const tls = readTls(config);
+  // Before anything else: this node's own certificate, and a key file only its owner can read.
+  const tls = readNodeTls(config);
   const keys = await loadKeyRing(config);
   const signerIdentity = loadOrCreateSignerIdentity(config.home);
   const metrics = new NodeMetrics({ nodeId: config.id, version: safeVersion(), processMetrics: options.processMetrics ?? true });

@@ -164,6 +164,9 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     revoked,
     server,
     logger,
+    // A leader and its followers exchange a message every heartbeat: a stream silent for an
+    // election timeout is no longer a live one (a second stream for its node id may replace it).
+    liveStreamWindowMs: config.raft.electionTimeoutMs,
     onMessage: (m) => {
       lastHeard.set(m.from, Date.now());
       node?.receive(m);

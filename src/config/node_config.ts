@@ -285,6 +285,14 @@ export function validatorAddressProblem(value: string): string | null {
   return 'it must start with tcp:// or unix://';
 }
 
+/** What makes two valid privval addresses the same place to dial: host:port (host in lower case) or the socket path. */
+function validatorEndpointKey(value: string): string {
+  if (value.startsWith('unix://')) return `unix:${path.posix.normalize(value.slice('unix://'.length))}`;
+  const rest = value.slice('tcp://'.length);
+  const hp = parseHostPort(rest.slice(rest.indexOf('@') + 1));
+  return hp ? `tcp:${hp.host.toLowerCase()}:${hp.port}` : value;
+}
+
 function resolveChain(chain: ChainConfigFile, resolve: (p: string) => string): ChainConfig {
   const resolved: ChainConfig = {
     chainId: chain.chainId,
@@ -449,11 +457,14 @@ function semanticProblems(config: NodeConfigFile): string[] {
         problems.push(`${field} "${addr}" is not a privval address: ${problem}`);
         return;
       }
-      // One validator node serves one chain through one priv_validator_laddr: listing it twice
-      // would have two connections competing for it.
-      const earlier = validatorAddrIndex.get(addr);
-      if (earlier !== undefined) problems.push(`${field} "${addr}" is a duplicate of ${earlier}`);
-      else validatorAddrIndex.set(addr, field);
+      // One validator node runs one chain and listens on one priv_validator_laddr: listing it
+      // twice would have two connections competing for it, and listing it for two chains would
+      // serve it a chain it does not run (its connection serves only the chain that lists it).
+      // Compared as the place dialled: host case and a pinned node id do not make another node.
+      const key = validatorEndpointKey(addr);
+      const earlier = validatorAddrIndex.get(key);
+      if (earlier !== undefined) problems.push(`${field} "${addr}" is a duplicate of ${earlier}: a validator address belongs to one chain`);
+      else validatorAddrIndex.set(key, field);
     });
   });
 

@@ -247,7 +247,22 @@ describe('parseNodeConfig', () => {
             { chainId: 'c-2', keyFile: 'k2', validatorAddrs: ['unix:///v.sock'] },
           ],
         }),
-        'chains[1].validatorAddrs[0] "unix:///v.sock" is a duplicate of chains[0].validatorAddrs[0]',
+        'chains[1].validatorAddrs[0] "unix:///v.sock" is a duplicate of chains[0].validatorAddrs[0]: a validator address belongs to one chain',
+      ],
+      [
+        'one validator node under two spellings, for two chains',
+        minimalWith({
+          chains: [
+            { ...chain, validatorAddrs: ['tcp://Val.example:26659'] },
+            { chainId: 'c-2', keyFile: 'k2', validatorAddrs: [`tcp://${'ab'.repeat(20)}@val.example:26659`, 'unix:///run/./v.sock', 'unix:///run/v.sock'] },
+          ],
+        }),
+        `chains[1].validatorAddrs[0] "tcp://${'ab'.repeat(20)}@val.example:26659" is a duplicate of chains[0].validatorAddrs[0]: a validator address belongs to one chain`,
+      ],
+      [
+        'one socket under two spellings',
+        minimalWith({ chains: [{ ...chain, validatorAddrs: ['unix:///run/./v.sock', 'unix:///run/v.sock'] }] }),
+        'chains[0].validatorAddrs[1] "unix:///run/v.sock" is a duplicate of chains[0].validatorAddrs[0]: a validator address belongs to one chain',
       ],
       ['a non-list validatorAddrs', minimalWith({ chains: [{ ...chain, validatorAddrs: 'unix:///v.sock' }] }), 'chains[0].validatorAddrs must be a list of privval addresses (tcp://[id@]host:port or unix:///path) (got "unix:///v.sock")'],
       ['an empty dataDir', minimalWith({ dataDir: '' }), 'dataDir must be a non-empty directory path (got "")'],

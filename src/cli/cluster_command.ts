@@ -203,6 +203,11 @@ function parseNodeId(value: string): string {
   return value;
 }
 
+function parseStoreId(value: string): string {
+  if (!/^[0-9a-f]{32}$/.test(value)) throw new InvalidArgumentError("must be a store id: 32 hex digits, as the node's status shows");
+  return value;
+}
+
 function parseAddress(value: string): string {
   if (!parseHostPort(value)) throw new InvalidArgumentError('must be host:port (IPv6 in brackets)');
   return value;
@@ -258,8 +263,11 @@ export function registerClusterCommand(program: Command): void {
       .command('add-learner')
       .description('add a non-voting member (passive standby): it replicates the log and signs nothing until promoted')
       .requiredOption('--id <node>', "the new node's id (the CN of its node certificate)", parseNodeId)
-      .requiredOption('--address <host:port>', "where the new node's gRPC server listens, as the members will dial it", parseAddress),
-  ).action((opts: CommonOptions & { id: string; address: string }) => runChange(opts, { kind: 'add-learner', id: opts.id, address: opts.address }));
+      .requiredOption('--address <host:port>', "where the new node's gRPC server listens, as the members will dial it", parseAddress)
+      .option('--store-id <hex>', "the new node's store id (32 hex digits; default: the leader asks the running node)", parseStoreId),
+  ).action((opts: CommonOptions & { id: string; address: string; storeId?: string }) =>
+    runChange(opts, { kind: 'add-learner', id: opts.id, address: opts.address, ...(opts.storeId ? { storeId: opts.storeId } : {}) }),
+  );
 
   withConnectionOptions(
     cluster

@@ -17,6 +17,7 @@ import {
   NODE_CONFIG_SCHEMA,
   NodeConfigFile,
   PeerConfigFile,
+  RevokedCertificateFile,
   TlsConfigFile,
 } from './node_config_schema';
 
@@ -69,6 +70,11 @@ export interface NodeConfig {
   chains: ChainConfig[];
   metrics?: MetricsConfig;
   logLevel: LogLevel;
+  /**
+   * Certificates of the cluster CA that every RPC and every Raft stream refuses, whatever their
+   * role (src/transport/authorization.ts), as written (hex, colons allowed).
+   */
+  revokedCertificates: { serials: string[]; sha256: string[] };
 }
 
 export const DEFAULT_RAFT_CONFIG: Readonly<RaftConfig> = {
@@ -182,6 +188,10 @@ export function resolveNodeConfig(file: NodeConfigFile, home: string): NodeConfi
     signing: { ...DEFAULT_SIGNING_CONFIG, ...file.signing },
     chains: (file.chains ?? []).map((c) => resolveChain(c, resolve)),
     logLevel: file.logLevel ?? DEFAULT_LOG_LEVEL,
+    revokedCertificates: {
+      serials: (file.revokedCertificates ?? []).flatMap((r) => (r.serial !== undefined ? [r.serial] : [])),
+      sha256: (file.revokedCertificates ?? []).flatMap((r) => (r.sha256 !== undefined ? [r.sha256] : [])),
+    },
   };
   if (file.metrics) config.metrics = { listen: file.metrics.listen };
   return config;
@@ -275,6 +285,14 @@ export function validatorAddressProblem(value: string): string | null {
   return 'it must start with tcp:// or unix://';
 }
 
+/** What makes two valid privval addresses the same place to dial: host:port (host in lower case) or the socket path. */
+function validatorEndpointKey(value: string): string {
+  if (value.startsWith('unix://')) return `unix:${path.posix.normalize(value.slice('unix://'.length))}`;
+  const rest = value.slice('tcp://'.length);
+  const hp = parseHostPort(rest.slice(rest.indexOf('@') + 1));
+  return hp ? `tcp:${hp.host.toLowerCase()}:${hp.port}` : value;
+}
+
 function resolveChain(chain: ChainConfigFile, resolve: (p: string) => string): ChainConfig {
   const resolved: ChainConfig = {
     chainId: chain.chainId,
@@ -315,7 +333,16 @@ function toFileShape(config: NodeConfigFile | NodeConfig, home: string): NodeCon
   }
   if (config.metrics !== undefined) shape.metrics = { listen: config.metrics.listen };
   if (config.logLevel !== undefined) shape.logLevel = config.logLevel;
+  const revoked = revokedEntries(config.revokedCertificates);
+  if (revoked.length > 0) shape.revokedCertificates = revoked;
   return shape;
+}
+
+function revokedEntries(revoked: NodeConfigFile['revokedCertificates'] | NodeConfig['revokedCertificates'] | undefined): RevokedCertificateFile[] {
+  if (revoked === undefined) return [];
+  if (Array.isArray(revoked)) return revoked.map((r) => ({ ...r }));
+  const resolved = revoked as NodeConfig['revokedCertificates'];
+  return [...resolved.serials.map((serial) => ({ serial })), ...resolved.sha256.map((sha256) => ({ sha256 }))];
 }
 
 function schemaProblems(errors: ErrorObject[], sourceName: string): string[] {
@@ -430,12 +457,21 @@ function semanticProblems(config: NodeConfigFile): string[] {
         problems.push(`${field} "${addr}" is not a privval address: ${problem}`);
         return;
       }
-      // One validator node serves one chain through one priv_validator_laddr: listing it twice
-      // would have two connections competing for it.
-      const earlier = validatorAddrIndex.get(addr);
-      if (earlier !== undefined) problems.push(`${field} "${addr}" is a duplicate of ${earlier}`);
-      else validatorAddrIndex.set(addr, field);
+      // One validator node runs one chain and listens on one priv_validator_laddr: listing it
+      // twice would have two connections competing for it, and listing it for two chains would
+      // serve it a chain it does not run (its connection serves only the chain that lists it).
+      // Compared as the place dialled: host case and a pinned node id do not make another node.
+      const key = validatorEndpointKey(addr);
+      const earlier = validatorAddrIndex.get(key);
+      if (earlier !== undefined) problems.push(`${field} "${addr}" is a duplicate of ${earlier}: a validator address belongs to one chain`);
+      else validatorAddrIndex.set(key, field);
     });
+  });
+
+  (config.revokedCertificates ?? []).forEach((entry, i) => {
+    if ((entry.serial === undefined) === (entry.sha256 === undefined)) {
+      problems.push(`revokedCertificates[${i}] must set exactly one of serial and sha256`);
+    }
   });
 
   if (config.metrics !== undefined) {

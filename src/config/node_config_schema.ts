@@ -43,6 +43,14 @@ export interface MetricsConfigFile {
   listen: string;
 }
 
+/** One revoked certificate: by its serial number or by its SHA-256 fingerprint (exactly one). */
+export interface RevokedCertificateFile {
+  serial?: string;
+  sha256?: string;
+  /** Free text for the operator (whose certificate, why); not used. */
+  comment?: string;
+}
+
 /** config.yaml as an operator writes it: optional fields may be left out. */
 export interface NodeConfigFile {
   id: string;
@@ -56,6 +64,7 @@ export interface NodeConfigFile {
   chains?: ChainConfigFile[];
   metrics?: MetricsConfigFile;
   logLevel?: LogLevel;
+  revokedCertificates?: RevokedCertificateFile[];
 }
 
 /** Largest delay setTimeout honours; a longer one fires at once, so no duration may exceed it. */
@@ -178,5 +187,29 @@ export const NODE_CONFIG_SCHEMA = {
       properties: { listen: hostPort },
     },
     logLevel: { type: 'string', enum: ['error', 'warn', 'info', 'debug'], description: 'one of error, warn, info, debug' },
+    revokedCertificates: {
+      type: 'array',
+      description: 'a list of revoked certificates, each {serial} or {sha256}',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'a mapping {serial} or {sha256}, with an optional comment',
+        properties: {
+          serial: {
+            type: 'string',
+            pattern: '^[0-9A-Fa-f]{1,2}(:?[0-9A-Fa-f]{2}){0,19}$',
+            description:
+              'a certificate serial number: 1 to 40 hex digits, colons allowed, in quotes (openssl x509 -noout -serial -in CERT prints it after serial=)',
+          },
+          sha256: {
+            type: 'string',
+            pattern: '^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2}){31}$',
+            description:
+              'a SHA-256 certificate fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256 -in CERT)',
+          },
+          comment: { type: 'string', description: 'text' },
+        },
+      },
+    },
   },
 } as const;

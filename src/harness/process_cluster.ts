@@ -1,7 +1,8 @@
 // A local cluster of real `raft-signer start` processes made from a fresh `testnet`: what the
 // integration tests, the chaos harness, the benchmark and the demo all drive. It starts, kills,
-// pauses and restarts node processes, asks for the cluster's status, and sends sign requests
-// through any node's Signer service with the testnet's admin client certificate.
+// pauses and restarts node processes, asks for the cluster's status with the testnet's admin
+// client certificate, and sends sign requests through any node's Signer service with a voter's
+// node certificate (the admin certificate signs nothing).
 
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -144,11 +145,20 @@ export class ProcessCluster {
     });
   }
 
-  /** Sends a sign request to node `via`'s Signer service (the whole sign path, released there). */
-  sign(via: string, request: SignRequest, timeoutMs = 4000): Promise<SignOutcome> {
+  /**
+   * Sends a sign request to node `via`'s Signer service (the whole sign path, released there),
+   * as node `as` (default `via` itself): Sign accepts only a voter's node certificate.
+   */
+  sign(via: string, request: SignRequest, timeoutMs = 4000, as: string = via): Promise<SignOutcome> {
     const n = this.testnet.nodes.find((x) => x.id === via);
     if (!n) throw new Error(`no node ${via}`);
-    return signThroughNode(n.address, clusterChannelCredentials(this.adminTls, via, 'client'), via, request, timeoutMs);
+    return signThroughNode(n.address, clusterChannelCredentials(this.nodeTls(as), via, 'node'), via, request, timeoutMs);
+  }
+
+  /** Node `id`'s own TLS material (CA, node certificate and key), read from its home. */
+  nodeTls(id: string): TlsPem {
+    const tls = loadNodeConfig(this.home(id)).tls;
+    return { ca: fs.readFileSync(tls.ca, 'utf8'), cert: fs.readFileSync(tls.cert, 'utf8'), key: fs.readFileSync(tls.key, 'utf8') };
   }
 
   /** Runs the built CLI (as an operator would) and returns its exit code and output. */

@@ -1,15 +1,15 @@
 // The Admin gRPC service on a node's shared server, and the client side used by the CLI. The
-// server already requires a certificate that chains to the cluster CA (mutual TLS).
-//
-// Who may do what (authorizeAdminChange):
-//  - reads (Status, ChainState): any certificate of the cluster CA, node or admin client;
+// server requires a certificate that chains to the cluster CA (mutual TLS) and authorizes every
+// call before it reaches a handler here (src/transport/authorization.ts, which holds the table):
+//  - reads (Status, ChainState): the admin client certificate, or a member's node certificate;
 //  - changes (ImportState, TransferLeader, AddLearner, Promote, Remove): an admin client
 //    certificate (role client: what `testnet` writes to admin/ for operators, `--admin DIR`), or
 //    the node certificate of a current VOTER (`--home` of a voter). A voter's certificate already
 //    carries full authority over the log (it votes, it may lead, and a leader proposes any change
 //    it likes), so accepting it adds no power; a learner's, a removed node's or a not-yet-added
 //    node's certificate carries none, and accepting it would let a standby promote itself or a
-//    removed node add itself back. Certificates of neither role are refused.
+//    removed node add itself back. A refusal carries the AdminError code 'not-authorized'
+//    (decorateAdminRefusal).
 //
 // Changes are carried out by the leader only. Another node answers FAILED_PRECONDITION with the
 // leader's id and address in the trailing metadata, and the CLI asks the leader (forwarding on
@@ -19,9 +19,9 @@
 // answered, and a message that says what to do.
 
 import * as grpc from '@grpc/grpc-js';
-import { nodeIdOf } from '../certs/certificate_identity';
 import { NodeId, RaftStatus, Role } from '../raft/types';
-import { CallWithAuthContext, peerCertificateIdentity } from '../transport/peer_identity';
+import { RpcPath } from '../transport/authorization';
+import { assertAuthorizedServer } from '../transport/grpc_server';
 import { PeerStatus } from '../transport/raft_transport';
 import { loadProtoFile } from '../transport/proto_loader';
 import { importProblem } from '../signer/signer_codec';
@@ -43,6 +43,10 @@ export interface NodeStatusView {
   peers: { id: string; address: string; connected: boolean; lastError: string | null }[];
   /** The slashing watermark per (chain, key) as this node has applied it; pubKey in hex. */
   chains: ChainWatermark[];
+  /** This node's store id (its incarnation). */
+  storeId: string;
+  /** Whether the membership names this very store (false: a new store, which counts for nothing). */
+  storeNamed: boolean;
 }
 
 export interface ChainWatermark {
@@ -89,7 +93,7 @@ export interface MembershipView {
 }
 
 export type MembershipChange =
-  | { kind: 'add-learner'; id: string; address: string }
+  | { kind: 'add-learner'; id: string; address: string; storeId?: string }
   | { kind: 'promote'; id: string }
   | { kind: 'remove'; id: string };
 
@@ -98,8 +102,6 @@ export interface AdminBackend {
   /** This node's id, for refusals. */
   nodeId: string;
   status(): NodeStatusView;
-  /** The current voters: their node certificates may make changes (see the file header). */
-  voters(): readonly string[];
   /** Commits an import (leader only: throws NotLeaderAdminError elsewhere). */
   importState(request: ImportStateRequestView): Promise<{ imported: boolean; message: string; index: number }>;
   chainState(chainId: string): ChainStateView | null;
@@ -254,28 +256,18 @@ export function adminErrorOf(e: unknown): AdminError | null {
   return new AdminError(code, err.details || err.message || code, first(ADMIN_NODE_KEY) ?? '?', leader ? { id: leader, address: first(ADMIN_LEADER_ADDRESS_KEY) } : null);
 }
 
-export type AdminAuthorization = { ok: true; caller: string } | { ok: false; error: AdminError };
+const ADMIN_SERVICE_PREFIX = '/raftsigner.admin.v1.Admin/';
 
-/** Whether the caller may change the cluster; see the file header for the rule and why. */
-export function authorizeAdminChange(call: CallWithAuthContext, nodeId: string, voters: readonly string[]): AdminAuthorization {
-  const identity = peerCertificateIdentity(call);
-  if (!identity) {
-    return { ok: false, error: new AdminError('not-authorized', `node ${nodeId}: the caller presented no verified client certificate`, nodeId) };
-  }
-  if (identity.role === 'client') return { ok: true, caller: `admin client ${identity.commonName}` };
-  const callerNode = nodeIdOf(identity);
-  if (callerNode !== null && voters.includes(callerNode)) return { ok: true, caller: `node ${callerNode}` };
-  const what =
-    callerNode !== null
-      ? `the node certificate of ${callerNode}, which is not a voter (voters: ${voters.join(', ') || 'none'})`
-      : `a certificate that is neither an admin client nor a node certificate (CN=${identity.commonName})`;
-  return {
-    ok: false,
-    error: new AdminError(
-      'not-authorized',
-      `node ${nodeId} refuses the change: the caller presented ${what}; use the admin client certificate (--admin DIR) or the home of a voter (--home)`,
-      nodeId,
-    ),
+/**
+ * For the server's authorizer: a refused Admin call carries the AdminError code 'not-authorized'
+ * and the answering node, as every admin refusal does, and says which certificate to use.
+ */
+export function decorateAdminRefusal(nodeId: string): (rpc: RpcPath, status: grpc.StatusObject) => grpc.StatusObject {
+  return (rpc, status) => {
+    if (!rpc.startsWith(ADMIN_SERVICE_PREFIX)) return status;
+    const read = rpc === `${ADMIN_SERVICE_PREFIX}Status` || rpc === `${ADMIN_SERVICE_PREFIX}ChainState`;
+    const hint = `; use the admin client certificate (--admin DIR) or the home of a ${read ? 'member' : 'voter'} (--home)`;
+    return new AdminError('not-authorized', `${status.details}${hint}`, nodeId).toServiceError() as grpc.StatusObject;
   };
 }
 
@@ -311,6 +303,8 @@ export function statusView(raft: RaftStatus, peers: PeerStatus[], chains: ChainW
     progress: raft.progress.map((p) => ({ id: p.id, match: p.match, next: p.next, state: p.state, recentActive: p.recentActive, learner: p.isLearner })),
     peers: peers.map((p) => ({ id: p.id, address: p.address, connected: p.connected, lastError: p.lastError })),
     chains,
+    storeId: raft.incarnation,
+    storeNamed: raft.incarnationMatches,
   };
 }
 
@@ -328,13 +322,8 @@ function refusal(e: unknown, nodeId: string): Partial<grpc.StatusObject> {
 
 /** Adds the Admin service to the node's shared server. */
 export function addAdminService(server: grpc.Server, backend: AdminBackend): void {
-  const authorized = (call: CallWithAuthContext, callback: grpc.sendUnaryData<unknown>): boolean => {
-    const auth = authorizeAdminChange(call, backend.nodeId, backend.voters());
-    if (!auth.ok) callback(auth.error.toServiceError());
-    return auth.ok;
-  };
+  assertAuthorizedServer(server, 'Admin');
   const change = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>, change: MembershipChange): void => {
-    if (!authorized(call, callback)) return;
     backend.changeMembership(change, callBudgetMs(call, DEFAULT_CHANGE_BUDGET_MS)).then(
       (v) => callback(null, toWireMembership(v)),
       (e: unknown) => callback(refusal(e, backend.nodeId)),
@@ -342,21 +331,19 @@ export function addAdminService(server: grpc.Server, backend: AdminBackend): voi
   };
   server.addService(adminService().service, {
     TransferLeader: (call: grpc.ServerUnaryCall<{ to: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      if (!authorized(call, callback)) return;
       backend.transferLeader(call.request.to === '' ? null : call.request.to, callBudgetMs(call, DEFAULT_CHANGE_BUDGET_MS)).then(
         (v) => callback(null, { from: v.from, leader: v.leader, term: String(v.term) }),
         (e: unknown) => callback(refusal(e, backend.nodeId)),
       );
     },
-    AddLearner: (call: grpc.ServerUnaryCall<{ id: string; address: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
-      change(call, callback, { kind: 'add-learner', id: call.request.id, address: call.request.address }),
+    AddLearner: (call: grpc.ServerUnaryCall<{ id: string; address: string; storeId: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+      change(call, callback, { kind: 'add-learner', id: call.request.id, address: call.request.address, ...(call.request.storeId ? { storeId: call.request.storeId } : {}) }),
     Promote: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
       change(call, callback, { kind: 'promote', id: call.request.id }),
     Remove: (call: grpc.ServerUnaryCall<{ id: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
       change(call, callback, { kind: 'remove', id: call.request.id }),
     ImportState: (call: grpc.ServerUnaryCall<WireImportState, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      // Raising a watermark is a change like any other: the same certificates may make it.
-      if (!authorized(call, callback)) return;
+      // Raising a watermark is a change like any other: the same certificates may make it (authorization.ts).
       const w = call.request;
       // Refused here, before anything is proposed, with the reason; the state machine checks the
       // same again when it applies the entry (signer_codec.ts importProblem), on every node.
@@ -448,6 +435,8 @@ interface WireMembership {
 
 interface WireStatus {
   id: string;
+  storeId: string;
+  storeNamed: boolean;
   role: string;
   term: string;
   leader: string;
@@ -503,6 +492,8 @@ export async function fetchNodeStatus(address: string, credentials: grpc.Channel
     progress: res.progress.map((p) => ({ ...p, match: Number(p.match), next: Number(p.next) })),
     peers: res.peers.map((p) => ({ ...p, lastError: p.lastError === '' ? null : p.lastError })),
     chains: res.chains.map((c) => ({ ...c, pubKey: c.pubKey.toString('hex') })),
+    storeId: res.storeId,
+    storeNamed: res.storeNamed,
   };
 }
 
@@ -598,7 +589,7 @@ export async function sendTransferLeader(target: AdminTarget, to: NodeId | null,
 export async function sendMembershipChange(target: AdminTarget, change: MembershipChange, deadlineMs: number): Promise<MembershipView> {
   const [method, request] =
     change.kind === 'add-learner'
-      ? (['AddLearner', { id: change.id, address: change.address }] as const)
+      ? (['AddLearner', { id: change.id, address: change.address, storeId: change.storeId ?? '' }] as const)
       : change.kind === 'promote'
         ? (['Promote', { id: change.id }] as const)
         : (['Remove', { id: change.id }] as const);

@@ -179,7 +179,7 @@ export class ClusterAdmin {
 
     let cc: ConfChange;
     if (change.kind === 'add-learner') {
-      const incarnation = await this.incarnationOf(change.id, change.address);
+      const incarnation = change.storeId !== undefined ? this.checkedStoreId(change.id, change.storeId) : await this.incarnationOf(change.id, change.address);
       // Known before the entry commits, so this leader's transport has the link ready when it is.
       this.directory.learn(change.id, change.address, 'the add-learner request');
       const withAddress: AddLearnerWithAddress = { type: 'addLearner', node: change.id, incarnation, address: change.address };
@@ -213,6 +213,13 @@ export class ClusterAdmin {
       );
     }
     return this.view(after, true, proposed.index, this.doneMessage(change));
+  }
+
+  private checkedStoreId(id: NodeId, storeId: string): string {
+    if (!/^[0-9a-f]{32}$/.test(storeId)) {
+      throw new AdminError('invalid-request', `node ${this.id} (leader): ${JSON.stringify(storeId)} is not a store id for ${id} (32 hex digits, as its status shows)`, this.id);
+    }
+    return storeId;
   }
 
   /** The new learner's store id, asked of the node itself; refused when it cannot be asked. */

@@ -8,9 +8,13 @@
 // Watch follows the standard: the current status at once, then each change, found by looking at
 // the node once per `watchIntervalMs` (the node has no change events to subscribe to, and a probe
 // needs no more precision than that).
+//
+// Like every service on the node's port, calls are authorized first (src/transport/authorization.ts):
+// the admin client certificate and members' node certificates may ask.
 
 import * as grpc from '@grpc/grpc-js';
 import type { HealthReport } from '../metrics/health';
+import { assertAuthorizedServer } from '../transport/grpc_server';
 import { loadProtoFile } from '../transport/proto_loader';
 
 export const SIGNER_SERVICE_NAME = 'raftsigner.signer.v1.Signer';
@@ -42,6 +46,7 @@ export function addGrpcHealthService(
   health: () => HealthReport,
   options: { watchIntervalMs?: number } = {},
 ): GrpcHealthService {
+  assertAuthorizedServer(server, 'health');
   const interval = options.watchIntervalMs ?? 1000;
   const watches = new Set<() => void>();
   server.addService(healthService().service, {

@@ -26,15 +26,15 @@ import {
   createSharedServer,
   serverCredentials,
   stopSharedServer,
-  TlsPem,
 } from '../transport/grpc_server';
 import { RaftTransport } from '../transport/raft_transport';
+import { CallAuthorizer, Membership, revocationList } from '../transport/authorization';
 import { loadValidatorKeyFile } from '../keys/encrypted_key_file';
 import { ValidatorKey } from '../keys/validator_key';
 import { KeyRing } from '../signer/key_ring';
 import { SignerStateMachine } from '../signer/signer_state_machine';
 import { addSignerService, GrpcLeaderForwarder } from '../signer/signer_service';
-import { AdminBackend, addAdminService, fetchNodeStatus, NotLeaderAdminError, statusView } from './admin_service';
+import { AdminBackend, addAdminService, decorateAdminRefusal, fetchNodeStatus, NotLeaderAdminError, statusView } from './admin_service';
 import { ClusterAdmin } from './cluster_admin';
 import { chainStateAtLeader } from './leader_reads';
 import { addGrpcHealthService } from './grpc_health_service';
@@ -46,6 +46,7 @@ import { hasNewClusterMarker, RejoinCommandContext, RejoinRequiredError, rejoinA
 import { decodeReportedMark, encodeReportedMark, PeerMarks } from './peer_marks';
 import { decodeFounding, FoundingMembership, foundingDigest, gatherFounding } from './founding';
 import { askFounding } from '../transport/founding_rpc';
+import { readNodeTls } from './node_tls';
 import { checkStoreHighWater, StoreHighWater, StoreHighWaterRecorder } from './store_high_water';
 import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
 import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
@@ -94,17 +95,6 @@ export function clusterIdOf(caPem: string): string {
   return createHash('sha256').update(caPem.trim()).digest('hex').slice(0, 16);
 }
 
-function readTls(config: NodeConfig): TlsPem {
-  const read = (what: string, file: string): string => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new Error(`cannot read the ${what} ${file}: ${(e as Error).message}`);
-    }
-  };
-  return { ca: read('cluster CA certificate', config.tls.ca), cert: read('node certificate', config.tls.cert), key: read('node key', config.tls.key) };
-}
-
 /** Loads every configured chain's key (decrypting where needed); refuses unsafe key files. */
 export async function loadKeyRing(config: NodeConfig): Promise<KeyRing> {
   const keys: [string, ValidatorKey][] = [];
@@ -122,7 +112,8 @@ export async function loadKeyRing(config: NodeConfig): Promise<KeyRing> {
 export async function startNodeProcess(home: string, options: StartNodeOptions = {}): Promise<RunningNode> {
   const config = loadNodeConfig(home);
   const logger = createLogger({ level: options.logLevel ?? config.logLevel, json: options.json, defaultMeta: { node: config.id } });
-  const tls = readTls(config);
+  // Before anything else: this node's own certificate, and a key file only its owner can read.
+  const tls = readNodeTls(config);
   const keys = await loadKeyRing(config);
   const signerIdentity = loadOrCreateSignerIdentity(config.home);
   const metrics = new NodeMetrics({ nodeId: config.id, version: safeVersion(), processMetrics: options.processMetrics ?? true });
@@ -155,9 +146,24 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     file: MemberDirectory.defaultFile(config.home),
     logger,
   });
-  const server = createSharedServer();
   // Both are made after the transport and the driver that call into them: until then, nothing to do.
   let node: RaftNode | null = null;
+  const revoked = revocationList(config.revokedCertificates);
+  // While this node knows no membership (joining): config.yaml's peers, itself included (so that
+  // `raft-signer status --home` of a joining node can read its own status).
+  const joiningPeers = config.peers.map((p) => p.id);
+  // Every call on the node's port is authorized against the committed membership first.
+  const authorizer = new CallAuthorizer({
+    nodeId: config.id,
+    membership: (): Membership => {
+      const cs = node?.status().confState ?? { voters: [], learners: [] };
+      return { voters: cs.voters, learners: cs.learners, joiningPeers };
+    },
+    revoked,
+    logger,
+    decorateRefusal: decorateAdminRefusal(config.id),
+  });
+  const server = createSharedServer({ authorizer });
   let membership: MembershipSync | null = null;
   /** When a message from each peer last arrived: readiness counts contact, not the core's flags. */
   const lastHeard = new Map<NodeId, number>();
@@ -169,8 +175,12 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     // config.yaml's peers until the core, created below, says who the members are (sync.refresh()).
     peers: directory.peersFor({ voters: [], learners: [] }),
     tls,
+    revoked,
     server,
     logger,
+    // A leader and its followers exchange a message every heartbeat: a stream silent for an
+    // election timeout is no longer a live one (a second stream for its node id may replace it).
+    liveStreamWindowMs: config.raft.electionTimeoutMs,
     onMessage: (m) => {
       lastHeard.set(m.from, Date.now());
       peerMarks.observe(m);
@@ -242,7 +252,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   node = created;
   if (behindOwnPast) created.failStop(behindOwnPast);
   created.onRoleChange((_role, leader) => metrics.observeLeader(leader, created.status().term));
-  const nodeCredentials = (id: NodeId): grpc.ChannelCredentials => clusterChannelCredentials(tls, id, 'node');
+  const nodeCredentials = (id: NodeId): grpc.ChannelCredentials => clusterChannelCredentials(tls, id, 'node', revoked);
   const sync = new MembershipSync({
     directory,
     confState: () => created.status().confState,
@@ -265,13 +275,9 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       else metrics.observeSign(chainId, outcome, seconds);
     },
   });
-  addSignerService(server, {
-    coordinator,
-    // Only voters may ask the leader to decide: a learner (passive standby) must never cause a
-    // proposal, whatever version it runs (member_sign_coordinator.ts).
-    members: () => created.status().confState.voters,
-    logger,
-  });
+  // Only voters may sign or ask the leader to decide: a learner (passive standby) must never cause
+  // a proposal, whatever version it runs (authorization.ts, member_sign_coordinator.ts).
+  addSignerService(server, { coordinator, authorizer, logger });
 
   let privval: PrivvalDialers | null = null;
   const thresholds = defaultHealthThresholds(config.raft.electionTimeoutMs);
@@ -446,7 +452,6 @@ function adminBackend(
 ): AdminBackend {
   return {
     nodeId: node.id,
-    voters: () => node.status().confState.voters,
     transferLeader: (to, budgetMs) => admin.transferLeader(to, budgetMs),
     changeMembership: (change, budgetMs) => admin.changeMembership(change, budgetMs),
     status: () =>

@@ -4,8 +4,10 @@
 // SecretConnection (pinning the node id when the address carries one); unix:// ones are plain.
 //
 // The privval protocol has no chain id in the connection itself: a node may ask for any chain on
-// one connection, so each session serves every chain of the SignPath, and each distinct address
-// is dialled once however many chains list it.
+// one connection. A validator node runs one chain, so each validator address belongs to the one
+// chain whose configuration lists it, and its session serves that chain only (as CometBFT's own
+// signer serves the one chain id it was started for); requests for any other chain are refused.
+// One host:port or socket listed by two chains is refused before anything is dialled.
 //
 // Redialling uses capped exponential backoff with jitter (CometBFT's own signer retries every
 // 100 ms; the cap keeps a signer that faces a node down for minutes from spinning). Failures are
@@ -23,8 +25,8 @@ import { SecretConnectionError, makeSecretConnection } from './secret_connection
 import { SignerIdentity } from './signer_identity';
 
 export interface PrivvalDialerTarget {
-  /** The chain that lists this address (for status and logs only: sessions serve every chain). */
-  chainId?: string;
+  /** The chain whose configuration lists this address: the only chain its connection serves. */
+  chainId: string;
   /** `tcp://[<node id>@]host:port` or `unix:///path`. */
   address: string;
 }
@@ -106,7 +108,7 @@ export class PrivvalDialError extends Error {
   }
 }
 
-/** Two targets that name one host:port with different pinned node ids. */
+/** Two targets that name one host:port with different pinned node ids, or for different chains. */
 export class PrivvalTargetConflictError extends Error {
   constructor(message: string) {
     super(message);
@@ -140,8 +142,15 @@ function resolveTargets(targets: readonly PrivvalDialerTarget[]): ResolvedTarget
     const key = endpointKey(parsed);
     const known = byEndpoint.get(key);
     if (known === undefined) {
-      byEndpoint.set(key, { address: target.address, parsed, chainIds: target.chainId === undefined ? [] : [target.chainId] });
+      byEndpoint.set(key, { address: target.address, parsed, chainIds: [target.chainId] });
       continue;
+    }
+    if (!known.chainIds.includes(target.chainId)) {
+      throw new PrivvalTargetConflictError(
+        `validator address ${JSON.stringify(target.address)} is listed for chain ${JSON.stringify(target.chainId)} and, as ` +
+          `${JSON.stringify(known.address)}, for chain ${JSON.stringify(known.chainIds[0])}: a validator node runs one chain; ` +
+          'give each chain its own validator address',
+      );
     }
     const knownPin = known.parsed.kind === 'tcp' ? known.parsed.expectedNodeId : undefined;
     const pin = parsed.kind === 'tcp' ? parsed.expectedNodeId : undefined;
@@ -151,7 +160,6 @@ function resolveTargets(targets: readonly PrivvalDialerTarget[]): ResolvedTarget
           'different node ids: write the same address (and node id) in every chain that uses it',
       );
     }
-    if (target.chainId !== undefined && !known.chainIds.includes(target.chainId)) known.chainIds.push(target.chainId);
   }
   return [...byEndpoint.values()];
 }
@@ -241,6 +249,7 @@ class AddressDialer {
       }
       const session = new PrivvalSession(stream, {
         signPath: this.options.signPath,
+        chainIds: this.target.chainIds,
         logger: this.logger,
         observer: this.options.observer,
         peer: this.target.address,

@@ -5,6 +5,9 @@
 //
 // What the node may send and what we answer (privval/PROTOCOL.md, CometBFT
 // privval/signer_requestHandler.go):
+// - every request that names a chain is served only if that chain is one this connection serves
+//   (the chains whose configuration lists its validator address, as CometBFT's own signer serves
+//   the one chain id it was started for); any other chain gets a RemoteSignerError that names it;
 // - PubKeyRequest, PingRequest: answered here from the SignPath's key table, never through Raft;
 // - SignVoteRequest, SignProposalRequest: checked here (chain, key, vote type, extension rule,
 //   canonical sign bytes), then sent down the slashing-protected SignPath;
@@ -57,6 +60,8 @@ export type PrivvalRefusalReason =
   | 'unexpected-vote-extension'
   /** v1 SignBytesRequest: raw bytes have no height/round/step to protect. */
   | 'sign-bytes-refused'
+  /** The signer holds the chain, but not for this connection: its address is not configured for it. */
+  | 'chain-not-served'
   /** A bug on this side (the sign path threw, a response would be too large); the log says more. */
   | 'internal-error';
 
@@ -88,6 +93,7 @@ export function remoteSignerErrorCode(reason: PrivvalRefusalReason): number {
     case 'invalid-request':
     case 'unexpected-vote-extension':
     case 'sign-bytes-refused':
+    case 'chain-not-served':
       return RemoteSignerErrorCode.InvalidRequest;
     case 'internal-error':
     case 'disagreement':
@@ -142,6 +148,11 @@ export interface SessionEnd {
 
 export interface PrivvalSessionOptions {
   signPath: SignPath;
+  /**
+   * The chains this connection serves: those whose configuration lists its validator address.
+   * A request for any other chain is refused, whatever the SignPath holds.
+   */
+  chainIds: readonly string[];
   logger: Logger;
   observer?: PrivvalObserver;
   /** Names the peer in log lines, e.g. the validator address. */
@@ -203,6 +214,7 @@ export class PrivvalSession {
 
   private readonly stream: Duplex;
   private readonly signPath: SignPath;
+  private readonly chainIds: ReadonlySet<string>;
   private readonly logger: Logger;
   private readonly observer: PrivvalObserver | undefined;
   private readonly peer: string;
@@ -219,6 +231,7 @@ export class PrivvalSession {
   constructor(stream: Duplex, options: PrivvalSessionOptions) {
     this.stream = stream;
     this.signPath = options.signPath;
+    this.chainIds = new Set(options.chainIds);
     this.logger = options.logger;
     this.observer = options.observer;
     this.peer = options.peer ?? (stream instanceof SecretConnection ? `node ${stream.remoteNodeId}` : 'validator node');
@@ -475,6 +488,8 @@ export class PrivvalSession {
   private answerPubKey(chainId: string): Answer {
     let pubKey: Uint8Array | null;
     try {
+      const notServed = this.notServedHere(chainId);
+      if (notServed !== null) return this.pubKeyError(chainId, notServed.reason, notServed.message);
       pubKey = this.signPath.publicKeyFor(chainId);
     } catch (err) {
       return this.pubKeyError(chainId, 'internal-error', `looking up the key failed: ${errorMessage(err)}`);
@@ -484,6 +499,23 @@ export class PrivvalSession {
     }
     const value: PubKeyResponse = { pubKey: { type: PublicKeyType.Ed25519, bytes: pubKey }, error: null };
     return { response: { kind: 'pubKeyResponse', value }, chainId, outcome: 'answered' };
+  }
+
+  /**
+   * Why a request for `chainId` is not served on this connection, or null when it is. A chain the
+   * signer does not hold at all is an unknown chain; one it holds for other validator addresses
+   * only is not served here.
+   */
+  private notServedHere(chainId: string): { reason: PrivvalRefusalReason; message: string } | null {
+    if (this.chainIds.has(chainId)) return null;
+    if (this.signPath.publicKeyFor(chainId) === null) return { reason: 'unknown-chain', message: unknownChainMessage(chainId) };
+    const served = [...this.chainIds].map((c) => JSON.stringify(c)).join(', ') || 'no chain';
+    return {
+      reason: 'chain-not-served',
+      message:
+        `chain ${JSON.stringify(chainId)} is not served on this connection (${this.peer}), which serves ${served}: ` +
+        `if this validator node runs chain ${JSON.stringify(chainId)}, list its address under validatorAddrs of that chain in the signer's config.yaml, not another chain's`,
+    };
   }
 
   private pubKeyError(chainId: string, reason: PrivvalRefusalReason, message: string): Answer {
@@ -505,6 +537,8 @@ export class PrivvalSession {
     };
     try {
       if (vote === null) return refuse('invalid-request', 'the SignVoteRequest carries no vote');
+      const notServed = this.notServedHere(chainId);
+      if (notServed !== null) return refuse(notServed.reason, notServed.message);
       const pubKey = this.signPath.publicKeyFor(chainId);
       if (pubKey === null) return refuse('unknown-chain', unknownChainMessage(chainId));
       const wrongKey = otherValidatorProblem(vote.validatorAddress, pubKey, chainId);
@@ -576,6 +610,8 @@ export class PrivvalSession {
     };
     try {
       if (proposal === null) return refuse('invalid-request', 'the SignProposalRequest carries no proposal');
+      const notServed = this.notServedHere(chainId);
+      if (notServed !== null) return refuse(notServed.reason, notServed.message);
       const pubKey = this.signPath.publicKeyFor(chainId);
       if (pubKey === null) return refuse('unknown-chain', unknownChainMessage(chainId));
       const hrProblem = heightRoundProblem('proposal', proposal.height, proposal.round);

@@ -1,13 +1,16 @@
 // The Signer gRPC service (proto/signer.proto) on a node's shared server, and its clients: the
 // forwarder a follower uses to reach the leader, and a one-shot Sign call for tools and tests.
-// The server already requires a certificate of the cluster CA (mutual TLS). Decide additionally
-// requires a node certificate of a current member: only nodes forward.
+// The server requires a certificate of the cluster CA (mutual TLS) and checks every call against
+// the authorization table before it reaches a handler here (src/transport/authorization.ts): Sign,
+// Decide and Forward accept only a voter's node certificate. A Forward stream is checked again with
+// each request, so a voter removed while its stream is open is refused from then on.
 
 import * as grpc from '@grpc/grpc-js';
 import { Logger } from '../log/logger';
 import { NodeId } from '../raft/types';
+import { CallAuthorizer, RPC } from '../transport/authorization';
+import { assertAuthorizedServer } from '../transport/grpc_server';
 import { loadProtoFile } from '../transport/proto_loader';
-import { requireClusterMember } from '../transport/peer_identity';
 import { LeaderAnswer, LeaderForwarder, SignCoordinator } from './sign_coordinator';
 import { SignOutcome, SignRefusalReason, SignRequest } from './sign_types';
 
@@ -173,14 +176,15 @@ function fromWireDecide(w: WireDecideResponse): LeaderAnswer {
 
 export interface SignerServiceOptions {
   coordinator: SignCoordinator;
-  /** The current members (voters and learners): only they may call Decide. */
-  members: () => readonly NodeId[];
+  /** The server's authorizer: a Forward stream is checked again with each request. */
+  authorizer: CallAuthorizer;
   logger: Logger;
 }
 
 /** Adds the Signer service to the node's shared server. */
 export function addSignerService(server: grpc.Server, options: SignerServiceOptions): void {
-  const { coordinator, logger } = options;
+  const { coordinator } = options;
+  assertAuthorizedServer(server, 'Signer');
   server.addService(signerService().service, {
     Sign: (call: grpc.ServerUnaryCall<WireSignRequest, WireSignResponse>, callback: grpc.sendUnaryData<WireSignResponse>) => {
       const request = fromWireRequest(call.request);
@@ -194,12 +198,6 @@ export function addSignerService(server: grpc.Server, options: SignerServiceOpti
       );
     },
     Decide: (call: grpc.ServerUnaryCall<WireSignRequest, WireDecideResponse>, callback: grpc.sendUnaryData<WireDecideResponse>) => {
-      const member = requireClusterMember(call, options.members());
-      if (!member.ok) {
-        logger.warn('refused a forwarded sign request', { reason: member.message });
-        callback({ code: member.code, details: member.message });
-        return;
-      }
       const request = fromWireRequest(call.request);
       if (typeof request === 'string') {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: request });
@@ -215,19 +213,13 @@ export function addSignerService(server: grpc.Server, options: SignerServiceOpti
 }
 
 /**
- * The leader's side of a Forward stream: the caller is authenticated once, when the stream opens
- * (and its membership checked again with each request, cheaply, by its node id); each request is
- * decided on its own and answered as soon as it is, so one slow request holds up no other.
+ * The leader's side of a Forward stream: the server authorized the caller when the stream opened,
+ * and each request is authorized again (cheap: the certificate's identity is cached), so a caller
+ * removed or demoted meanwhile is cut off; each request is decided on its own and answered as soon
+ * as it is, so one slow request holds up no other.
  */
 function serveForwardStream(call: grpc.ServerDuplexStream<WireForwardRequest, WireForwardResponse>, options: SignerServiceOptions): void {
-  const { coordinator, logger } = options;
-  const member = requireClusterMember(call, options.members());
-  if (!member.ok) {
-    logger.warn('refused a forwarded sign request stream', { reason: member.message });
-    call.emit('error', { code: member.code, details: member.message });
-    return;
-  }
-  const caller = member.nodeId;
+  const { coordinator, logger, authorizer } = options;
   let open = true;
   const close = (): void => {
     open = false;
@@ -243,9 +235,11 @@ function serveForwardStream(call: grpc.ServerDuplexStream<WireForwardRequest, Wi
   };
   call.on('data', (msg: WireForwardRequest) => {
     const id = msg.id;
-    if (!options.members().includes(caller)) {
-      logger.warn('refused a forwarded sign request', { reason: `node ${caller} is no longer a member` });
-      call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: `node ${caller} is not a cluster member` });
+    if (!open) return;
+    const again = authorizer.check(RPC.SignerForward, call);
+    if (!again.ok) {
+      open = false;
+      call.emit('error', authorizer.refusalStatus(RPC.SignerForward, again));
       return;
     }
     const wire = msg.request;

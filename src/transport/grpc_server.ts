@@ -1,11 +1,14 @@
 // The one gRPC server of a node and the TLS credentials of its connections. The server is shared:
 // the Raft transport registers its service here, and so do the Signer, Admin and health services,
 // so this module only creates, binds and stops it. Every connection is mutual TLS against the
-// cluster CA, with a client certificate required: nothing reaches a handler unauthenticated.
+// cluster CA, with a client certificate required: nothing reaches a handler unauthenticated. With
+// an authorizer, every handler of every service added is preceded by its RPC's authorization check
+// (authorization.ts), so no handler can forget it.
 
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { nodeIdOf, readCertificateIdentity } from '../certs/certificate_identity';
+import { CallAuthorizer, guardService, isRevoked, RevocationList } from './authorization';
 
 /** PEM strings. `key` is secret: it is never logged or put in an error message. */
 export interface TlsPem {
@@ -35,15 +38,45 @@ export interface SharedServerOptions {
   keepaliveTimeMs?: number;
   /** Drop a connection whose ping is not answered within this time (default 10 s). */
   keepaliveTimeoutMs?: number;
+  /**
+   * Checks every call before its handler (a node always sets it). Adding a service with a method
+   * the authorization table does not know then throws.
+   */
+  authorizer?: CallAuthorizer;
+}
+
+/** A server whose every handler is guarded by the authorizer (see guardService). */
+class AuthorizedServer extends grpc.Server {
+  constructor(
+    options: grpc.ServerOptions,
+    private readonly authorizer: CallAuthorizer,
+  ) {
+    super(options);
+  }
+
+  override addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
+    super.addService(service, guardService(service, implementation, this.authorizer));
+  }
+}
+
+/**
+ * Throws unless `server` checks every call's authorization (createSharedServer with an
+ * authorizer): the Signer, Admin and health services refuse to be served without it.
+ */
+export function assertAuthorizedServer(server: grpc.Server, service: string): void {
+  if (!(server instanceof AuthorizedServer)) {
+    throw new TransportConfigError(`the ${service} service needs a server that authorizes every call: create it with createSharedServer({ authorizer })`);
+  }
 }
 
 export function createSharedServer(options: SharedServerOptions = {}): grpc.Server {
-  return new grpc.Server({
+  const serverOptions: grpc.ServerOptions = {
     'grpc.max_receive_message_length': positive(options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxReceiveMessageBytes'),
     'grpc.max_send_message_length': positive(options.maxSendMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxSendMessageBytes'),
     'grpc.keepalive_time_ms': positive(options.keepaliveTimeMs ?? 20_000, 'keepaliveTimeMs'),
     'grpc.keepalive_timeout_ms': positive(options.keepaliveTimeoutMs ?? 10_000, 'keepaliveTimeoutMs'),
-  });
+  };
+  return options.authorizer ? new AuthorizedServer(serverOptions, options.authorizer) : new grpc.Server(serverOptions);
 }
 
 /**
@@ -97,11 +130,13 @@ export async function stopSharedServer(server: grpc.Server, graceMs = 1000): Pro
  * cluster CA and be a node certificate; with `expectedNodeId` it must name exactly that node
  * (so a connection to a mistyped or re-assigned address never reaches the wrong peer). Host names
  * and IPs in the certificate are not checked: the node id is the identity, addresses may change.
+ * A server certificate on `revoked` is refused too.
  */
 export function clusterChannelCredentials(
   tls: TlsPem,
   expectedNodeId?: string,
   ownRole: 'node' | 'client' = 'node',
+  revoked?: RevocationList,
 ): grpc.ChannelCredentials {
   checkTlsMaterial(tls, ownRole);
   const checkServerIdentity = (_hostname: string, cert: { raw?: Buffer }): Error | undefined => {
@@ -114,6 +149,12 @@ export function clusterChannelCredentials(
       return new Error(`the server certificate is unreadable: ${(err as Error).message}`);
     }
     if (serverNodeId === null) return new Error('the server certificate is not a cluster node certificate');
+    if (revoked !== undefined) {
+      const identity = readCertificateIdentity(cert.raw);
+      if (isRevoked(revoked, { identity, sha256: createHash('sha256').update(cert.raw).digest('hex') })) {
+        return new Error(`the server certificate of node ${serverNodeId} (serial ${identity.serialNumber}) is revoked (revokedCertificates in config.yaml)`);
+      }
+    }
     if (expectedNodeId !== undefined && serverNodeId !== expectedNodeId) {
       return new Error(`the server is node ${serverNodeId}, expected node ${expectedNodeId}`);
     }

@@ -3,6 +3,7 @@
 // `authorized` (the chain checked out); the server is created with client certificates required,
 // so a call without one never reaches a handler, but the check here does not rely on that.
 
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import {
   nodeIdOf,
@@ -30,30 +31,43 @@ export type ClusterMemberCheck =
       identity: CertificateIdentity | null;
     };
 
+/** A verified client certificate: what it says, and the SHA-256 of its DER bytes (lower-case hex). */
+export interface PeerCertificate {
+  identity: CertificateIdentity;
+  sha256: string;
+}
+
 // Parsing a certificate costs far more than hashing its bytes; peers present the same few
 // certificates on every call, so remember the last ones.
 const IDENTITY_CACHE_LIMIT = 64;
-const identityCache = new Map<string, CertificateIdentity>();
+const identityCache = new Map<string, PeerCertificate>();
 
-/** The verified client certificate's identity, or null when the call carries none. */
-export function peerCertificateIdentity(call: CallWithAuthContext): CertificateIdentity | null {
+/** The verified client certificate and its fingerprint, or null when the call carries none. */
+export function peerCertificate(call: CallWithAuthContext): PeerCertificate | null {
   const raw = call.getAuthContext().sslPeerCertificate?.raw;
   if (!raw || raw.length === 0) return null;
   const key = raw.toString('base64');
-  let identity = identityCache.get(key);
-  if (!identity) {
+  let cert = identityCache.get(key);
+  if (!cert) {
+    let identity: CertificateIdentity;
     try {
       identity = readCertificateIdentity(raw);
     } catch {
       return null;
     }
+    cert = { identity, sha256: createHash('sha256').update(raw).digest('hex') };
     if (identityCache.size >= IDENTITY_CACHE_LIMIT) {
       const oldest = identityCache.keys().next().value;
       if (oldest !== undefined) identityCache.delete(oldest);
     }
-    identityCache.set(key, identity);
+    identityCache.set(key, cert);
   }
-  return identity;
+  return cert;
+}
+
+/** The verified client certificate's identity, or null when the call carries none. */
+export function peerCertificateIdentity(call: CallWithAuthContext): CertificateIdentity | null {
+  return peerCertificate(call)?.identity ?? null;
 }
 
 /**

@@ -10,6 +10,19 @@
 //
 // Incoming streams are accepted only from cluster members, identified by their certificate, and
 // every message must carry the caller's own id in `from`: a member cannot speak for another.
+//
+// One identity, one live stream. A second incoming stream for a node id that already has a live
+// one from another address is refused ("duplicate identity"): two processes hold that node's
+// certificate (a home copied, tls/ reused), and letting the newer win would cut the real node
+// off, a leader from its followers. The older stream is "live" while it delivered a message (or
+// opened) within liveStreamWindowMs (the node passes its election timeout); one that has been
+// silent longer, or that ended, is gone, and the new stream replaces it as before. That cannot
+// keep a restarted real node out for long: its old process is dead, so its old stream either
+// ended with it (the kernel closes the socket of a killed process) or carries nothing any more
+// (its host or link is gone), and it stops counting after one window. Only a process that keeps
+// sending under the same identity (it holds the node's key) can hold the slot, and every refused
+// attempt is logged on the receiving node. A new stream from the same address as the old one
+// (the same client) replaces it at once.
 
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
@@ -21,6 +34,7 @@ import {
   TransportConfigError,
   type TlsPem,
 } from './grpc_server';
+import type { RevocationList } from './authorization';
 import { requireClusterMember } from './peer_identity';
 import { FOUNDING_METADATA_KEY, foundingAnswer, foundingDigestOf, foundingMismatch, type FoundingSource } from './founding_rpc';
 import { raftServiceDefinition, RAFT_STREAM_PATH } from './proto_loader';
@@ -45,6 +59,8 @@ export interface RaftTransportOptions {
   peers: RaftPeer[];
   /** The cluster CA and this node's certificate and key (the same ones the server uses). */
   tls: TlsPem;
+  /** Server certificates our outgoing streams refuse (config.yaml's revokedCertificates). */
+  revoked?: RevocationList;
   /** The node's shared gRPC server; the transport adds the Raft service to it and removes it on close. */
   server: grpc.Server;
   logger: Logger;
@@ -97,6 +113,12 @@ export interface RaftTransportOptions {
   reconnectBackoff?: ReconnectBackoff;
   /** A connection attempt that has not been accepted by the peer within this time fails (default 5 s). */
   connectTimeoutMs?: number;
+  /**
+   * An incoming stream that opened or delivered a message within this window is live: another
+   * stream for the same node id from another address is refused meanwhile (default 1000 ms; a
+   * node passes its election timeout, within which a leader and its followers always talk).
+   */
+  liveStreamWindowMs?: number;
   /** Ping an open stream this often to notice a peer that vanished without closing (default 10 s). */
   keepaliveTimeMs?: number;
   /** ... and give up on it if the ping is not answered within this time (default 5 s). */
@@ -139,11 +161,13 @@ const DEFAULT_BACKOFF_MAX_MS = 5000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
 const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5000;
+const DEFAULT_LIVE_STREAM_WINDOW_MS = 1000;
 
 /** Settings every peer link shares. */
 interface LinkSettings {
   selfId: NodeId;
   tls: TlsPem;
+  revoked: RevocationList | undefined;
   logger: Logger;
   maxMessageBytes: number;
   queueLimit: number;
@@ -163,6 +187,10 @@ interface LinkSettings {
 
 interface IncomingStream {
   nodeId: NodeId;
+  /** The caller's address as this server sees it (host:port). */
+  remote: string;
+  /** When it opened or last delivered a message (Date.now()). */
+  lastActivity: number;
   /** Ends the call (with an error status if given); idempotent. */
   finish: (error?: grpc.StatusObject) => void;
 }
@@ -178,6 +206,7 @@ export class RaftTransport {
   private readonly service: grpc.ServiceDefinition;
   private readonly founding: FoundingSource | null;
   private readonly checkPeerMark: ((peer: NodeId, mark: string | null) => string | null) | null;
+  private readonly liveStreamWindowMs: number;
   private closed = false;
 
   constructor(options: RaftTransportOptions) {
@@ -194,12 +223,14 @@ export class RaftTransport {
     if (backoffMaxMs < backoffInitialMs) {
       throw new TransportConfigError('reconnectBackoff.maxMs must not be below reconnectBackoff.initialMs');
     }
+    this.liveStreamWindowMs = positiveInteger(options.liveStreamWindowMs ?? DEFAULT_LIVE_STREAM_WINDOW_MS, 'liveStreamWindowMs');
     const onPeerUnreachable = options.onPeerUnreachable;
     const onPeerDown = options.onPeerDown;
     const onSnapshotSent = options.onSnapshotSent;
     this.settings = {
       selfId: this.selfId,
       tls: options.tls,
+      revoked: options.revoked,
       logger: this.logger,
       maxMessageBytes,
       queueLimit: positiveInteger(options.queueLimit ?? DEFAULT_QUEUE_LIMIT, 'queueLimit'),
@@ -391,9 +422,23 @@ export class RaftTransport {
       callback({ code: grpc.status.FAILED_PRECONDITION, details, metadata: trailer }, null);
       return;
     }
+    const remote = call.getPeer();
+    const now = Date.now();
+    const live = [...this.incoming].find((o) => o.nodeId === nodeId && o.remote !== remote && now - o.lastActivity < this.liveStreamWindowMs);
+    if (live) {
+      const details = `duplicate identity ${nodeId} from ${remote}; already connected from ${live.remote}`;
+      this.logger.warn(details, { reason: 'duplicate-identity', peer: nodeId });
+      callback(
+        { code: grpc.status.ALREADY_EXISTS, details: `${details}: only one process may run with node ${nodeId}'s certificate`, metadata: new grpc.Metadata() },
+        null,
+      );
+      return;
+    }
     let finished = false;
     const stream: IncomingStream = {
       nodeId,
+      remote,
+      lastActivity: now,
       finish: (error) => {
         if (finished) return;
         finished = true;
@@ -403,9 +448,13 @@ export class RaftTransport {
       },
     };
     // A restarted peer opens a new stream before the old connection is known to be dead; keep
-    // only the newest one so a half-open connection does not linger.
+    // only the newest one so a half-open connection does not linger. (A live one from elsewhere
+    // was refused above: see the file header.)
     for (const other of [...this.incoming]) {
       if (other.nodeId === nodeId) {
+        if (other.remote !== remote) {
+          this.logger.info('replacing a silent Raft stream of the same node', { peer: nodeId, old: other.remote, new: remote, silentMs: now - other.lastActivity });
+        }
         other.finish({ code: grpc.status.CANCELLED, details: 'superseded by a newer stream from the same node', metadata: new grpc.Metadata() });
       }
     }
@@ -414,6 +463,7 @@ export class RaftTransport {
     call.sendMetadata(new grpc.Metadata());
     call.on('data', (wire: unknown) => {
       if (finished) return;
+      stream.lastActivity = Date.now();
       const refusal = this.acceptIncoming(nodeId, wire);
       if ('refusal' in refusal) {
         stream.finish({ ...refusal.refusal, metadata: new grpc.Metadata() });
@@ -514,7 +564,7 @@ class PeerLink {
     this.id = peer.id;
     this.address = peer.address;
     this.settings = settings;
-    this.credentials = clusterChannelCredentials(settings.tls, peer.id, 'node');
+    this.credentials = clusterChannelCredentials(settings.tls, peer.id, 'node', settings.revoked);
   }
 
   start(): void {

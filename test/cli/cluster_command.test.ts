@@ -44,9 +44,11 @@ describe('cluster commands against a real cluster', () => {
     return fetchNodeStatus(standby.address, adminCredentials(standby.id), standby.id, 1000);
   }
 
+  /** A Sign call to node `id`, made with voter node0's certificate (Sign accepts only a voter's). */
   function signVia(address: string, id: string): Promise<SignOutcome> {
     height += 1;
-    return signThroughNode(address, adminCredentials(id), id, voteRequest(CHAIN, pubKey, { height, type: 'prevote', block: 'A' }), 4000);
+    const credentials = clusterChannelCredentials(cluster.nodeTls('node0'), id, 'node');
+    return signThroughNode(address, credentials, id, voteRequest(CHAIN, pubKey, { height, type: 'prevote', block: 'A' }), 4000);
   }
 
   beforeAll(async () => {
@@ -161,7 +163,9 @@ describe('cluster commands against a real cluster', () => {
     // A learner's own certificate may not change the cluster.
     const self = await cluster.cli(['cluster', 'promote', '--id', 'node3', '--home', standby.home, '--endpoints', addressOf('node0')]);
     expect(self.code).toBe(1);
-    expect(self.stderr).toMatch(/refuses the change: the caller presented the node certificate of node3, which is not a voter/);
+    expect(self.stderr).toMatch(
+      /refuses Admin\.Promote: it accepts only the admin client certificate or a voter's node certificate; the caller presented the node certificate of node3, a learner; use the admin client certificate \(--admin DIR\) or the home of a voter \(--home\)/,
+    );
 
     const promote = await cluster.cli(['cluster', 'promote', '--id', 'node3', ...admin(), '--endpoints', addressOf('node1')]);
     expect(promote.stderr).toBe('');

@@ -50,6 +50,10 @@ chains:
 metrics:
   listen: 127.0.0.1:26780
 logLevel: debug
+revokedCertificates:
+  - serial: "4F:1C:02"
+    comment: node1's old certificate
+  - sha256: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
 `;
 
 const MINIMAL = `
@@ -117,6 +121,10 @@ describe('parseNodeConfig', () => {
       ],
       metrics: { listen: '127.0.0.1:26780' },
       logLevel: 'debug',
+      revokedCertificates: {
+        serials: ['4F:1C:02'],
+        sha256: ['AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89'],
+      },
     });
   });
 
@@ -129,6 +137,7 @@ describe('parseNodeConfig', () => {
     expect(config.chains).toEqual([]);
     expect(config.metrics).toBeUndefined();
     expect(config.logLevel).toBe('info');
+    expect(config.revokedCertificates).toEqual({ serials: [], sha256: [] });
   });
 
   it('fills the raft fields left out of a partial raft block', () => {
@@ -238,10 +247,47 @@ describe('parseNodeConfig', () => {
             { chainId: 'c-2', keyFile: 'k2', validatorAddrs: ['unix:///v.sock'] },
           ],
         }),
-        'chains[1].validatorAddrs[0] "unix:///v.sock" is a duplicate of chains[0].validatorAddrs[0]',
+        'chains[1].validatorAddrs[0] "unix:///v.sock" is a duplicate of chains[0].validatorAddrs[0]: a validator address belongs to one chain',
+      ],
+      [
+        'one validator node under two spellings, for two chains',
+        minimalWith({
+          chains: [
+            { ...chain, validatorAddrs: ['tcp://Val.example:26659'] },
+            { chainId: 'c-2', keyFile: 'k2', validatorAddrs: [`tcp://${'ab'.repeat(20)}@val.example:26659`, 'unix:///run/./v.sock', 'unix:///run/v.sock'] },
+          ],
+        }),
+        `chains[1].validatorAddrs[0] "tcp://${'ab'.repeat(20)}@val.example:26659" is a duplicate of chains[0].validatorAddrs[0]: a validator address belongs to one chain`,
+      ],
+      [
+        'one socket under two spellings',
+        minimalWith({ chains: [{ ...chain, validatorAddrs: ['unix:///run/./v.sock', 'unix:///run/v.sock'] }] }),
+        'chains[0].validatorAddrs[1] "unix:///run/v.sock" is a duplicate of chains[0].validatorAddrs[0]: a validator address belongs to one chain',
       ],
       ['a non-list validatorAddrs', minimalWith({ chains: [{ ...chain, validatorAddrs: 'unix:///v.sock' }] }), 'chains[0].validatorAddrs must be a list of privval addresses (tcp://[id@]host:port or unix:///path) (got "unix:///v.sock")'],
       ['an empty dataDir', minimalWith({ dataDir: '' }), 'dataDir must be a non-empty directory path (got "")'],
+      [
+        'a revoked serial that YAML read as a number',
+        minimalWith({ revokedCertificates: [{ serial: 1234 }] }),
+        'revokedCertificates[0].serial must be a certificate serial number: 1 to 40 hex digits, colons allowed, in quotes (openssl x509 -noout -serial -in CERT prints it after serial=) (got 1234)',
+      ],
+      [
+        'a revoked serial that is not hex',
+        minimalWith({ revokedCertificates: [{ serial: 'node1' }] }),
+        'revokedCertificates[0].serial must be a certificate serial number: 1 to 40 hex digits, colons allowed, in quotes (openssl x509 -noout -serial -in CERT prints it after serial=) (got "node1")',
+      ],
+      [
+        'a fingerprint that is not SHA-256',
+        minimalWith({ revokedCertificates: [{ sha256: 'ab'.repeat(20) }] }),
+        `revokedCertificates[0].sha256 must be a SHA-256 certificate fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256 -in CERT) (got "${'ab'.repeat(20)}")`,
+      ],
+      ['a revoked entry with neither', minimalWith({ revokedCertificates: [{ comment: 'x' }] }), 'revokedCertificates[0] must set exactly one of serial and sha256'],
+      [
+        'a revoked entry with both',
+        minimalWith({ revokedCertificates: [{ serial: '01', sha256: 'ab'.repeat(32) }] }),
+        'revokedCertificates[0] must set exactly one of serial and sha256',
+      ],
+      ['an unknown field in a revoked entry', minimalWith({ revokedCertificates: [{ serial: '01', cn: 'node1' }] }), 'unknown field "revokedCertificates[0].cn"'],
     ];
     it.each(cases)('%s', (_name, text, expected) => expectRefused(text, expected));
   });

@@ -2,6 +2,7 @@
 // its own in this process, with health reports the test flips.
 
 import * as grpc from '@grpc/grpc-js';
+import { CallAuthorizer, NO_REVOCATIONS } from '../../src/transport/authorization';
 import http from 'node:http';
 import { createClusterCa, issueClientCertificate, issueNodeCertificate } from '../../src/certs/cluster_certs';
 import { silentLogger } from '../../src/log/logger';
@@ -111,7 +112,8 @@ describe('the gRPC health service', () => {
     const ca = await createClusterCa();
     const nodeCert = await issueNodeCertificate(ca, 'node0', ['127.0.0.1']);
     const client = await issueClientCertificate(ca, 'admin');
-    server = createSharedServer();
+    const authorizer = new CallAuthorizer({ nodeId: 'node0', membership: () => ({ voters: ['node0'], learners: [] }), revoked: NO_REVOCATIONS, logger: silentLogger() });
+    server = createSharedServer({ authorizer });
     service = addGrpcHealthService(server, () => current, { watchIntervalMs: 20 });
     const port = await bindSharedServer(server, '127.0.0.1:0', serverCredentials({ ca: ca.certPem, cert: nodeCert.certPem, key: nodeCert.keyPem }));
     address = `127.0.0.1:${port}`;

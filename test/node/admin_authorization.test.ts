@@ -1,56 +1,16 @@
-// Who may change the cluster through the Admin service, and how a refusal travels: an AdminError
-// on the node becomes a gRPC status with metadata, and the client gets the same AdminError back.
+// How an Admin refusal travels: an AdminError on the node becomes a gRPC status with metadata, and
+// the client gets the same AdminError back. (Who may call what: test/transport/authorization.test.ts.)
 
 import * as grpc from '@grpc/grpc-js';
-import { X509Certificate } from 'node:crypto';
-import { createClusterCa, issueClientCertificate, issueNodeCertificate } from '../../src/certs/cluster_certs';
 import {
   AdminError,
   adminErrorOf,
-  authorizeAdminChange,
+  decorateAdminRefusal,
   callBudgetMs,
   NotLeaderAdminError,
   RETRYABLE_ADMIN_ERRORS,
 } from '../../src/node/admin_service';
-import { CallWithAuthContext } from '../../src/transport/peer_identity';
-
-function callWith(pem: string | null): CallWithAuthContext {
-  const raw = pem === null ? undefined : new X509Certificate(pem).raw;
-  return { getAuthContext: () => ({ sslPeerCertificate: raw ? { raw } : undefined }), getPeer: () => '127.0.0.1:5555' };
-}
-
-describe('authorizeAdminChange', () => {
-  let adminPem: string;
-  let voterPem: string;
-  let learnerPem: string;
-  const voters = ['node0', 'node1', 'node2'];
-
-  beforeAll(async () => {
-    const ca = await createClusterCa();
-    adminPem = (await issueClientCertificate(ca, 'admin')).certPem;
-    voterPem = (await issueNodeCertificate(ca, 'node1', ['127.0.0.1'])).certPem;
-    learnerPem = (await issueNodeCertificate(ca, 'node3', ['127.0.0.1'])).certPem;
-  });
-
-  test('an admin client certificate and a voter node certificate may make changes', () => {
-    expect(authorizeAdminChange(callWith(adminPem), 'node0', voters)).toEqual({ ok: true, caller: 'admin client admin' });
-    expect(authorizeAdminChange(callWith(voterPem), 'node0', voters)).toEqual({ ok: true, caller: 'node node1' });
-  });
-
-  test('a learner or removed node certificate, or none, may not; the refusal says what to use instead', () => {
-    const learner = authorizeAdminChange(callWith(learnerPem), 'node0', voters);
-    expect(learner.ok).toBe(false);
-    if (learner.ok) return;
-    expect(learner.error.code).toBe('not-authorized');
-    expect(learner.error.message).toBe(
-      'node node0 refuses the change: the caller presented the node certificate of node3, which is not a voter (voters: node0, node1, node2); ' +
-        'use the admin client certificate (--admin DIR) or the home of a voter (--home)',
-    );
-    expect(learner.error.toServiceError().code).toBe(grpc.status.PERMISSION_DENIED);
-    const none = authorizeAdminChange(callWith(null), 'node0', voters);
-    expect(none.ok || none.error.message).toMatch(/no verified client certificate/);
-  });
-});
+import { RPC } from '../../src/transport/authorization';
 
 describe('AdminError on the wire', () => {
   test('a not-leader refusal carries the leader and its address to the client', () => {
@@ -75,6 +35,18 @@ describe('AdminError on the wire', () => {
   test('errors that are not admin refusals are not taken for one', () => {
     expect(adminErrorOf(new Error('boom'))).toBeNull();
     expect(adminErrorOf({ code: grpc.status.UNAVAILABLE, details: 'No connection established', metadata: new grpc.Metadata() })).toBeNull();
+  });
+
+  test('an authorization refusal of an Admin call reaches the CLI as not-authorized, with what to use instead', () => {
+    const decorate = decorateAdminRefusal('node0');
+    const refused = { code: grpc.status.PERMISSION_DENIED, details: 'node node0 refuses Admin.Promote: it accepts only ...', metadata: new grpc.Metadata() };
+    const status = decorate(RPC.AdminPromote, refused);
+    const received = adminErrorOf({ ...status, message: 'x' });
+    expect(received).toMatchObject({ code: 'not-authorized', nodeId: 'node0', retryable: false });
+    expect(received?.message).toBe(`${refused.details}; use the admin client certificate (--admin DIR) or the home of a voter (--home)`);
+    expect(decorate(RPC.AdminStatus, refused).details).toMatch(/or the home of a member \(--home\)$/);
+    // Other services' refusals are left as they are.
+    expect(decorate(RPC.SignerSign, refused)).toBe(refused);
   });
 
   test('only transient refusals are retried', () => {

@@ -10,12 +10,12 @@ import path from 'node:path';
 import { ValidatorKey } from '../../src/keys/validator_key';
 import { PrivvalAddressError } from '../../src/privval/node_id';
 import { PrivvalDialers, PrivvalTargetConflictError, startPrivvalDialers } from '../../src/privval/privval_dialer';
-import { PrivvalRequestEvent } from '../../src/privval/privval_session';
+import { PrivvalRequestEvent, RemoteSignerErrorCode } from '../../src/privval/privval_session';
 import { SignerIdentity } from '../../src/privval/signer_identity';
 import { ValidatorStandin, ValidatorStandinOptions } from '../../src/standin/validator_standin';
 import { findConflicts } from '../../src/standin/sign_history';
 import { SignedMsgType } from '../../src/privval/messages';
-import { FakeSignPath, LogLine, captureLogger, eventually, makeVote, tempDir } from './privval_fixtures';
+import { FakeSignPath, LogLine, captureLogger, eventually, makeProposal, makeVote, tempDir } from './privval_fixtures';
 
 const CHAIN = 'dial-chain';
 const key = ValidatorKey.fromSeed(new Uint8Array(32).fill(5));
@@ -281,33 +281,79 @@ describe('tcp:// with SecretConnection', () => {
 });
 
 describe('targets', () => {
-  it('dials an address listed by several chains once', async () => {
-    const s = await standin({ address: unixAddress() });
-    const signPath = new FakeSignPath({ a: key, b: key });
+  it('serves each validator address only the chain whose configuration lists it', async () => {
+    const keyB = ValidatorKey.fromSeed(new Uint8Array(32).fill(8));
+    const [sa, sb] = [await standin({ address: unixAddress() }), await standin({ address: unixAddress() })];
+    // One signer holding two chains; validator node A runs chain a, B runs chain b.
+    const signPath = new FakeSignPath({ a: key, b: keyB });
+    const { logger } = captureLogger();
+    const events: PrivvalRequestEvent[] = [];
     const dialer = startPrivvalDialers({
       targets: [
-        { chainId: 'a', address: s.address },
-        { chainId: 'b', address: s.address },
+        { chainId: 'a', address: sa.address },
+        { chainId: 'b', address: sb.address },
       ],
       signPath,
       identity,
-      logger: captureLogger().logger,
+      logger,
+      observer: (e) => events.push(e),
     });
     dialers.push(dialer);
-    expect(dialer.status()).toHaveLength(1);
-    expect(dialer.status()[0]!.chainIds).toEqual(['a', 'b']);
-    await s.waitConnected();
-    expect((await s.pubKey('a')).pubKey?.bytes).toEqual(key.publicKey);
-    expect((await s.pubKey('b')).pubKey?.bytes).toEqual(key.publicKey);
+    expect(dialer.status().map((st) => st.chainIds)).toEqual([['a'], ['b']]);
+    await Promise.all([sa.waitConnected(), sb.waitConnected()]);
+
+    // Each connection serves its own chain.
+    expect((await sa.pubKey('a')).pubKey?.bytes).toEqual(key.publicKey);
+    expect((await sb.pubKey('b')).pubKey?.bytes).toEqual(keyB.publicKey);
+    expect((await sa.signVote('a', makeVote({ height: 5n, type: SignedMsgType.Prevote }))).error).toBeNull();
+
+    // ... and nothing of the other's, whatever the request.
+    const notServed = (chain: string, address: string): RegExp =>
+      new RegExp(
+        `^chain-not-served: chain "${chain}" is not served on this connection \\(${address.replace(/[.]/g, '\\.')}\\), which serves "${chain === 'a' ? 'b' : 'a'}": ` +
+          `if this validator node runs chain "${chain}", list its address under validatorAddrs of that chain in the signer's config\\.yaml, not another chain's$`,
+      );
+    const pub = await sb.pubKey('a');
+    expect(pub.pubKey).toBeNull();
+    expect(pub.error).toEqual({ code: RemoteSignerErrorCode.InvalidRequest, description: expect.stringMatching(notServed('a', sb.address)) });
+    const calls = signPath.signCalls.length;
+    const vote = await sb.signVote('a', makeVote({ height: 6n, type: SignedMsgType.Prevote }));
+    expect(vote.error?.description).toMatch(notServed('a', sb.address));
+    const proposal = await sa.signProposal('b', makeProposal({ height: 6n }));
+    expect(proposal.error?.description).toMatch(notServed('b', sa.address));
+    // The refused requests never reached the sign path: no slashing record moved.
+    expect(signPath.signCalls.length).toBe(calls);
+    // (The stand-in asks for the chain's key before each of its first signing requests, as a node does.)
+    expect(new Set(events.filter((e) => e.reason === 'chain-not-served').map((e) => `${e.kind}:${e.chainId}`))).toEqual(
+      new Set(['pubKey:a', 'signVote:a', 'pubKey:b', 'signProposal:b']),
+    );
+    // A chain the signer does not hold at all is still an unknown chain.
+    expect((await sa.pubKey('c')).error?.description).toMatch(/^unknown-chain: /);
+  });
+
+  it('refuses one validator address listed for two chains before dialling anything', () => {
+    const base = { signPath: new FakeSignPath({ a: key, b: key }), identity, logger: captureLogger().logger };
+    expect(() =>
+      startPrivvalDialers({
+        ...base,
+        targets: [
+          { chainId: 'a', address: 'tcp://Val.example:26659' },
+          { chainId: 'b', address: 'tcp://val.example:26659' },
+        ],
+      }),
+    ).toThrow(/validator address "tcp:\/\/val\.example:26659" is listed for chain "b" and, as "tcp:\/\/Val\.example:26659", for chain "a": a validator node runs one chain/);
   });
 
   it('refuses bad addresses and two pins for one host:port before dialling anything', () => {
     const base = { signPath: new FakeSignPath({}), identity, logger: captureLogger().logger };
-    expect(() => startPrivvalDialers({ ...base, targets: [{ address: 'http://x:1' }] })).toThrow(PrivvalAddressError);
+    expect(() => startPrivvalDialers({ ...base, targets: [{ chainId: 'a', address: 'http://x:1' }] })).toThrow(PrivvalAddressError);
     expect(() =>
       startPrivvalDialers({
         ...base,
-        targets: [{ address: `tcp://${'ab'.repeat(20)}@127.0.0.1:9` }, { address: `tcp://${'cd'.repeat(20)}@127.0.0.1:9` }],
+        targets: [
+          { chainId: 'a', address: `tcp://${'ab'.repeat(20)}@127.0.0.1:9` },
+          { chainId: 'a', address: `tcp://${'cd'.repeat(20)}@127.0.0.1:9` },
+        ],
       }),
     ).toThrow(PrivvalTargetConflictError);
     expect(() => startPrivvalDialers({ ...base, targets: [], connectTimeoutMs: 0 })).toThrow(RangeError);

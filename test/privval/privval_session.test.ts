@@ -72,17 +72,19 @@ afterEach(async () => {
   await Promise.all(sessions.splice(0).map((s) => s.close()));
 });
 
-async function harness(options: { idleTimeoutMs?: number; maxMessageSize?: number } = {}): Promise<Harness> {
+async function harness(options: { idleTimeoutMs?: number; maxMessageSize?: number; chainIds?: string[] } = {}): Promise<Harness> {
   const [nodeSocket, signerSocket] = await pairs.pair();
   const signPath = new FakeSignPath({ [CHAIN]: key, [OTHER_CHAIN]: otherKey });
   const { logger, lines } = captureLogger();
   const events: PrivvalRequestEvent[] = [];
   const session = servePrivvalConnection(signerSocket, {
     signPath,
+    chainIds: options.chainIds ?? [CHAIN, OTHER_CHAIN],
     logger,
     observer: (e) => events.push(e),
     peer: 'test-node',
-    ...options,
+    idleTimeoutMs: options.idleTimeoutMs,
+    maxMessageSize: options.maxMessageSize,
   });
   sessions.push(session);
   return { node: new NodeEnd(nodeSocket), signerSocket, session, signPath, lines, events };
@@ -136,12 +138,36 @@ describe('PubKeyRequest and PingRequest', () => {
     expect(h.events).toEqual([expect.objectContaining({ kind: 'pubKey', chainId: CHAIN, outcome: 'answered' })]);
   });
 
-  it('serves every chain of the sign path on one connection', async () => {
+  it('serves every chain configured for its address on one connection', async () => {
     const h = await harness();
     const a = (await h.node.request({ kind: 'pubKeyRequest', value: { chainId: CHAIN } })) as { value: PubKeyResponse };
     const b = (await h.node.request({ kind: 'pubKeyRequest', value: { chainId: OTHER_CHAIN } })) as { value: PubKeyResponse };
     expect(a.value.pubKey?.bytes).toEqual(key.publicKey);
     expect(b.value.pubKey?.bytes).toEqual(otherKey.publicKey);
+  });
+
+  it('refuses every request for a chain the signer holds but not for this address, naming the chain', async () => {
+    const h = await harness({ chainIds: [CHAIN] });
+    const expected = new RegExp(
+      `^chain-not-served: chain "${OTHER_CHAIN}" is not served on this connection \\(test-node\\), which serves "${CHAIN}": ` +
+        `if this validator node runs chain "${OTHER_CHAIN}", list its address under validatorAddrs of that chain in the signer's config\\.yaml`,
+    );
+    const pub = (await h.node.request({ kind: 'pubKeyRequest', value: { chainId: OTHER_CHAIN } })) as { value: PubKeyResponse };
+    expect(pub.value.pubKey).toBeNull();
+    expect(pub.value.error).toEqual({ code: RemoteSignerErrorCode.InvalidRequest, description: expect.stringMatching(expected) });
+    const vote = await signVote(h, makeVote(), OTHER_CHAIN);
+    expectEmptyVote(vote.vote);
+    expect(vote.error?.description).toMatch(expected);
+    const proposal = await signProposal(h, makeProposal(), OTHER_CHAIN);
+    expect(proposal.error?.description).toMatch(expected);
+    expect(h.signPath.signCalls).toHaveLength(0);
+    expect(h.events.map((e) => `${e.kind}:${e.outcome}:${e.reason}`)).toEqual([
+      'pubKey:refused:chain-not-served',
+      'signVote:refused:chain-not-served',
+      'signProposal:refused:chain-not-served',
+    ]);
+    // Its own chain is served on the same connection.
+    expect((await signVote(h, makeVote())).error).toBeNull();
   });
 
   it('answers an unknown chain with a RemoteSignerError naming it, and keeps the connection', async () => {
@@ -454,7 +480,7 @@ describe('bad input closes the connection with one warn line and touches nothing
     const stream = new Duplex({ read: () => undefined, write: (_chunk, _encoding, callback) => callback() });
     const signPath = new FakeSignPath({ [CHAIN]: key });
     const { logger } = captureLogger();
-    const session = servePrivvalConnection(stream, { signPath, logger });
+    const session = servePrivvalConnection(stream, { signPath, chainIds: [CHAIN], logger });
     const full = frame({ kind: 'pingRequest' });
     stream.push(Buffer.from(full.subarray(0, 1)));
     await new Promise((resolve) => setImmediate(resolve));

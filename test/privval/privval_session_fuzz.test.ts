@@ -107,7 +107,7 @@ async function runCase(c: FuzzCase, rng: Rng): Promise<number> {
   const [nodeSocket, signerSocket] = await pairs.pair();
   const signPath = new FakeSignPath({ [CHAIN]: key });
   const { logger, lines } = captureLogger();
-  const session = servePrivvalConnection(signerSocket, { signPath, logger });
+  const session = servePrivvalConnection(signerSocket, { signPath, chainIds: [CHAIN], logger });
   const node = new NodeEnd(nodeSocket);
   // Random chunk boundaries, so the framing is exercised across reads.
   let offset = 0;

@@ -1,7 +1,9 @@
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { createClusterCa, issueClientCertificate, issueNodeCertificate } from '../../src/certs/cluster_certs';
+import { readCertificateIdentity } from '../../src/certs/certificate_identity';
 import { MessageType, type Message } from '../../src/raft/types';
+import { revocationList } from '../../src/transport/authorization';
 import { clusterChannelCredentials, type TlsPem } from '../../src/transport/grpc_server';
 import { RAFT_STREAM_PATH } from '../../src/transport/proto_loader';
 import { encodeRaftMessage } from '../../src/transport/raft_message_codec';
@@ -29,7 +31,7 @@ afterEach(async () => {
 function rawStream(
   address: string,
   credentials: grpc.ChannelCredentials,
-): { write: (message: Message) => void; result: Promise<grpc.ServiceError | null>; close: () => void } {
+): { write: (message: Message) => void; result: Promise<grpc.ServiceError | null>; accepted: Promise<void>; close: () => void } {
   const client = new grpc.Client(address, credentials, {
     'grpc.use_local_subchannel_pool': 1,
     'grpc.ssl_target_name_override': 'node0',
@@ -52,10 +54,13 @@ function rawStream(
     (err) => settle(err),
   );
   call.on('error', () => undefined);
+  // The server sends response headers once it has accepted the stream.
+  const accepted = new Promise<void>((resolve) => call.on('metadata', () => resolve()));
   fixture.cleanups.push(() => client.close());
   return {
     write: (message) => call.write(encodeRaftMessage(message)),
     result,
+    accepted,
     close: () => {
       call.cancel();
       client.close();
@@ -204,6 +209,63 @@ describe('RaftTransport', () => {
     expect(refusals(node0).map((line) => line.reason)).toEqual(['not-a-member', 'impersonation']);
   });
 
+  test('a second stream with the identity of a connected node does not supersede the live one', async () => {
+    const node0 = await fixture.startNode('node0');
+    const node1 = await fixture.startNode('node1');
+    fixture.attachTransport(node0, [{ id: 'node1', address: node1.address }], { liveStreamWindowMs: 300 });
+    fixture.attachTransport(node1, [{ id: 'node0', address: node0.address }]);
+    // node1 talks to node0 all the time, as a leader does to its followers.
+    let commit = 1;
+    const beat = setInterval(() => node1.transport?.send([heartbeat('node1', 'node0', commit++)]), 20);
+    fixture.cleanups.push(() => clearInterval(beat));
+    await waitUntil(() => node0.received.length > 3, "node1's stream is open and carries messages");
+
+    // Another process with node1's certificate and key.
+    const impostor = rawStream(node0.address, clusterChannelCredentials(node1.tls, 'node0'));
+    impostor.write(heartbeat('node1', 'node0', 999));
+    const err = await impostor.result;
+    expect(err?.code).toBe(grpc.status.ALREADY_EXISTS);
+    expect(err?.details).toMatch(/^duplicate identity node1 from \S+:\d+; already connected from \S+:\d+: only one process may run with node node1's certificate$/);
+    const logged = node0.log.lines.filter((l) => /duplicate identity/.test(String(l.message)));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: 'warn', reason: 'duplicate-identity', peer: 'node1' });
+    expect(String(logged[0].message)).toMatch(/^duplicate identity node1 from 127\.0\.0\.1:\d+; already connected from 127\.0\.0\.1:\d+$/);
+    expect(node0.log.lines.some((l) => /not a cluster member/.test(JSON.stringify(l)))).toBe(false);
+
+    // The real stream was never cut: its messages keep arriving, and only its own.
+    const before = node0.received.length;
+    await waitUntil(() => node0.received.length > before + 5, 'node1 still reaches node0');
+    expect(node0.received.some((m) => m.commit === 999)).toBe(false);
+    expect(node1.transport?.peerStatus()[0]).toMatchObject({ connected: true, lastError: null });
+
+    // Once the real node goes silent for longer than the window, it counts as gone: the new
+    // stream takes over (a restarted node whose old connection is half-open gets back in).
+    clearInterval(beat);
+    await sleep(400);
+    const successor = rawStream(node0.address, clusterChannelCredentials(node1.tls, 'node0'));
+    await successor.accepted;
+    successor.write(heartbeat('node1', 'node0', 1000));
+    await waitUntil(() => node0.received.some((m) => m.commit === 1000), "the successor's message arrived");
+    successor.close();
+  });
+
+  test('a stream of a node whose previous stream ended is accepted at once', async () => {
+    const node0 = await fixture.startNode('node0');
+    const node1 = await fixture.startNode('node1');
+    fixture.attachTransport(node0, [{ id: 'node1', address: node1.address }], { liveStreamWindowMs: 60_000 });
+    const transport1 = fixture.attachTransport(node1, [{ id: 'node0', address: node0.address }]);
+    transport1.send([heartbeat('node1', 'node0', 1)]);
+    await waitUntil(() => node0.received.length === 1, "node1's first stream delivered");
+    // node1 stops (its process ends): its stream ends with it.
+    await fixture.stopNode(node1);
+    await sleep(100);
+    const restarted = rawStream(node0.address, clusterChannelCredentials(node1.tls, 'node0'));
+    await restarted.accepted;
+    restarted.write(heartbeat('node1', 'node0', 2));
+    await waitUntil(() => node0.received.length === 2, "the restarted node's message arrived");
+    restarted.close();
+  });
+
   test('the client refuses a server whose certificate names a different node', async () => {
     const node0 = await fixture.startNode('node0');
     const node1 = await fixture.startNode('node1');
@@ -212,6 +274,20 @@ describe('RaftTransport', () => {
     fixture.attachTransport(node1, [{ id: 'node2', address: node0.address }]);
     node1.transport?.send([heartbeat('node1', 'node2', 1)]);
     await waitUntil(() => /expected node node2/.test(node1.transport?.peerStatus()[0].lastError ?? ''), 'the mismatch was reported');
+    expect(node0.received).toEqual([]);
+  });
+
+  test('an outgoing stream refuses a server whose certificate is revoked', async () => {
+    const node0 = await fixture.startNode('node0');
+    const node1 = await fixture.startNode('node1');
+    fixture.attachTransport(node0, [{ id: 'node1', address: node1.address }]);
+    const serial = readCertificateIdentity(node0.tls.cert).serialNumber;
+    fixture.attachTransport(node1, [{ id: 'node0', address: node0.address }], { revoked: revocationList({ serials: [serial] }) });
+    node1.transport?.send([heartbeat('node1', 'node0', 1)]);
+    await waitUntil(
+      () => /the server certificate of node node0 \(serial [0-9a-f]+\) is revoked/.test(node1.transport?.peerStatus()[0].lastError ?? ''),
+      'the revocation was reported',
+    );
     expect(node0.received).toEqual([]);
   });
 

@@ -15,6 +15,9 @@ export interface ClusterStatusRow {
   term: number | null;
   commitIndex: number | null;
   appliedIndex: number | null;
+  /** The node's store id (its incarnation), and whether the membership names this very store. */
+  storeId?: string;
+  storeNamed?: boolean;
   error?: string;
 }
 
@@ -38,6 +41,8 @@ export interface ClusterStatus {
   majority: number;
   /** The learners (non-voting members), as the freshest answer knows them. */
   learners: string[];
+  /** The voters' ids, as the freshest answer knows them. */
+  voterIds?: string[];
 }
 
 export async function queryClusterStatus(home: string, deadlineMs = 2000): Promise<ClusterStatus> {
@@ -84,7 +89,15 @@ export async function queryClusterStatus(home: string, deadlineMs = 2000): Promi
   }
   const nodes = answers.map((a): ClusterStatusRow =>
     a.status
-      ? { id: a.id, role: a.status.role, term: a.status.term, commitIndex: a.status.commitIndex, appliedIndex: a.status.appliedIndex }
+      ? {
+          id: a.id,
+          role: a.status.role,
+          term: a.status.term,
+          commitIndex: a.status.commitIndex,
+          appliedIndex: a.status.appliedIndex,
+          storeId: a.status.storeId,
+          storeNamed: a.status.storeNamed,
+        }
       : { id: a.id, role: 'unreachable', term: null, commitIndex: null, appliedIndex: null, error: a.error },
   );
   const freshest = freshestOf(answers);
@@ -92,12 +105,13 @@ export async function queryClusterStatus(home: string, deadlineMs = 2000): Promi
   const voters = freshest?.voters ?? config.peers.map((p) => p.id);
   const reachable = answers.filter((a) => a.status && voters.includes(a.id)).length;
   const chains = (freshest?.chains ?? []).map(({ chainId, pubKey, height, round, step }) => ({ chainId, pubKey, height, round, step }));
-  return { leader, chains, nodes, reachable, voters: voters.length, learners: freshest?.learners ?? [], majority: Math.floor(voters.length / 2) + 1 };
+  return { leader, chains, nodes, reachable, voters: voters.length, voterIds: voters, learners: freshest?.learners ?? [], majority: Math.floor(voters.length / 2) + 1 };
 }
 
 export function formatStatusTable(s: ClusterStatus): string {
-  const header = ['NODE', 'ROLE', 'TERM', 'COMMIT', 'APPLIED'];
-  const rows = s.nodes.map((n) => [n.id, n.role, String(n.term ?? '-'), String(n.commitIndex ?? '-'), String(n.appliedIndex ?? '-')]);
+  const header = ['NODE', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'STORE'];
+  const store = (n: ClusterStatusRow): string => (n.storeId ? `${n.storeId.slice(0, 8)}${n.storeNamed === false ? ' (new)' : ''}` : '-');
+  const rows = s.nodes.map((n) => [n.id, n.role, String(n.term ?? '-'), String(n.commitIndex ?? '-'), String(n.appliedIndex ?? '-'), store(n)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   const out = [line(header), ...rows.map(line)];
@@ -106,6 +120,14 @@ export function formatStatusTable(s: ClusterStatus): string {
   if (s.learners.length > 0) out.push(`learners (replicate, do not vote or sign): ${s.learners.join(', ')}`);
   for (const c of s.chains) {
     out.push(`chain ${c.chainId} key ${c.pubKey.slice(0, 16)}…: last signed height ${c.height} round ${c.round} step ${c.step}`);
+  }
+  for (const n of s.nodes) {
+    if (n.storeNamed === false && (s.voterIds ?? []).concat(s.learners).includes(n.id)) {
+      out.push(
+        `${n.id} runs on a store the membership does not name (its data was lost or replaced): it votes and signs nothing ` +
+          `until it is removed, added again as a learner under this store and promoted`,
+      );
+    }
   }
   for (const n of s.nodes) if (n.error) out.push(`${n.id}: ${n.error}`);
   return out.join('\n') + '\n';
@@ -207,7 +229,7 @@ export function registerStatusCommand(program: Command): void {
         process.stdout.write(
           JSON.stringify({
             leader: status.leader,
-            nodes: status.nodes.map(({ id, role, term, commitIndex, appliedIndex }) => ({ id, role, term, commitIndex, appliedIndex })),
+            nodes: status.nodes.map(({ id, role, term, commitIndex, appliedIndex, storeId, storeNamed }) => ({ id, role, term, commitIndex, appliedIndex, storeId, storeNamed })),
             reachable: status.reachable,
             majority: status.majority,
             learners: status.learners,

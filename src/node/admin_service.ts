@@ -409,6 +409,8 @@ export function addAdminService(server: grpc.Server, backend: AdminBackend): voi
         progress: s.progress.map((p) => ({ ...p, match: String(p.match), next: String(p.next), recentActive: p.recentActive })),
         peers: s.peers.map((p) => ({ ...p, lastError: p.lastError ?? '' })),
         chains: s.chains.map((c) => ({ ...c, pubKey: Buffer.from(c.pubKey, 'hex') })),
+        storeId: s.storeId,
+        storeNamed: s.storeNamed,
       });
     },
   });

@@ -106,6 +106,12 @@ describe('a lost or replaced disk never votes as the member it was', () => {
     expect(outcome.kind).toBe('refused');
     const st = await c.nodeStatus(b, 1000);
     expect(st.role).not.toBe('leader');
+    expect(st.storeNamed).toBe(false);
+    // `status` says so, in the operator's words.
+    const other = c.ids.find((id) => id !== b && c.isRunning(id)) as string;
+    const shown = await c.cli(['status', '--home', c.home(other)]);
+    expect(shown.stdout).toMatch(new RegExp(`${b} runs on a store the membership does not name`));
+    expect(shown.stdout).toMatch(new RegExp(`${b} .*${st.storeId.slice(0, 8)} \\(new\\)`));
   }, 90_000);
 
   test('a home put back from a copy taken before the first start does not found the cluster again', async () => {

@@ -21,46 +21,13 @@ import path from 'node:path';
 import { FaultNetwork } from '../../src/chaos/fault_network';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { readStoreHighWater } from '../../src/node/store_high_water';
-import { BlockId, SignedMsgType, emptyVote } from '../../src/privval/messages';
-import { voteSignBytes } from '../../src/privval/sign_bytes';
-import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
-import { createHash } from 'node:crypto';
+import { SignOutcome } from '../../src/signer/sign_types';
+import { BLOCK, leaderAmong, NIL, prevote as prevoteOn, proxiedCluster as proxiedOn } from '../support/proxied_cluster';
+
+const prevote = (pubKey: Uint8Array, height: bigint, blockId: typeof BLOCK) => prevoteOn(CHAIN, pubKey, height, blockId);
+const proxiedCluster = () => proxiedOn(CHAIN);
 
 const CHAIN = 'bug-chain';
-const NIL: BlockId = { hash: new Uint8Array(0), partSetHeader: { total: 0, hash: new Uint8Array(0) } };
-const BLOCK: BlockId = { hash: createHash('sha256').update('X').digest(), partSetHeader: { total: 1, hash: createHash('sha256').update('X/parts').digest() } };
-
-function prevote(pubKey: Uint8Array, height: bigint, blockId: BlockId): SignRequest {
-  const vote = { ...emptyVote(), type: SignedMsgType.Prevote, height, round: 0, blockId, timestamp: { seconds: 1_700_000_000n, nanos: 0 } };
-  return { chainId: CHAIN, pubKey, height, round: 0, step: 2, signBytes: voteSignBytes(CHAIN, vote) };
-}
-
-/** A 3-node cluster whose peer links all cross fault proxies. */
-async function proxiedCluster(): Promise<{ cluster: ProcessCluster; network: FaultNetwork }> {
-  const ids = ['node0', 'node1', 'node2'];
-  const network = await FaultNetwork.create(ids, 1);
-  const cluster = await ProcessCluster.create({
-    nodes: 3,
-    chainId: CHAIN,
-    configure: (cfg, id) => {
-      const peers = cfg.peers as { id: string; address: string }[];
-      cfg.peers = peers.map((p) => (p.id === id ? p : { id: p.id, address: network.route(id, p.id) }));
-    },
-  });
-  network.setTargets((id) => cluster.testnet.nodes.find((n) => n.id === id)?.address ?? null);
-  cluster.startAll();
-  return { cluster, network };
-}
-
-async function leaderAmong(cluster: ProcessCluster, among: string[]): Promise<string> {
-  return waitFor(`a leader among ${among.join(', ')}`, 20_000, async () => {
-    for (const id of among) {
-      const s = await cluster.nodeStatus(id, 500).catch(() => null);
-      if (s?.role === 'leader') return id;
-    }
-    return undefined;
-  });
-}
 
 /** Kills b, changes its data directory while a cannot reach it, starts it; its exit code. */
 async function restartUnseen(c: ProcessCluster, net: FaultNetwork, a: string, b: string, change: () => void): Promise<number | null> {

@@ -11,49 +11,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import YAML from 'yaml';
 import { FaultNetwork } from '../../src/chaos/fault_network';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
-import { BlockId, SignedMsgType, emptyVote } from '../../src/privval/messages';
-import { voteSignBytes } from '../../src/privval/sign_bytes';
-import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
+import { SignOutcome } from '../../src/signer/sign_types';
+import { BLOCK, leaderAmong, NIL, prevote, proxiedCluster } from '../support/proxied_cluster';
 
 const CHAIN = 'disk-chain';
-const NIL: BlockId = { hash: new Uint8Array(0), partSetHeader: { total: 0, hash: new Uint8Array(0) } };
-const BLOCK: BlockId = { hash: createHash('sha256').update('X').digest(), partSetHeader: { total: 1, hash: createHash('sha256').update('X/parts').digest() } };
-
-function prevote(pubKey: Uint8Array, height: bigint, blockId: BlockId): SignRequest {
-  const vote = { ...emptyVote(), type: SignedMsgType.Prevote, height, round: 0, blockId, timestamp: { seconds: 1_700_000_000n, nanos: 0 } };
-  return { chainId: CHAIN, pubKey, height, round: 0, step: 2, signBytes: voteSignBytes(CHAIN, vote) };
-}
-
-async function proxiedCluster(beforeStart?: (c: ProcessCluster) => void): Promise<{ cluster: ProcessCluster; network: FaultNetwork }> {
-  const ids = ['node0', 'node1', 'node2'];
-  const network = await FaultNetwork.create(ids, 1);
-  const cluster = await ProcessCluster.create({
-    nodes: 3,
-    chainId: CHAIN,
-    configure: (cfg, id) => {
-      const peers = cfg.peers as { id: string; address: string }[];
-      cfg.peers = peers.map((p) => (p.id === id ? p : { id: p.id, address: network.route(id, p.id) }));
-    },
-  });
-  network.setTargets((id) => cluster.testnet.nodes.find((n) => n.id === id)?.address ?? null);
-  beforeStart?.(cluster);
-  cluster.startAll();
-  return { cluster, network };
-}
-
-async function leaderAmong(cluster: ProcessCluster, among: string[]): Promise<string> {
-  return waitFor(`a leader among ${among.join(', ')}`, 20_000, async () => {
-    for (const id of among) {
-      const s = await cluster.nodeStatus(id, 500).catch(() => null);
-      if (s?.role === 'leader') return id;
-    }
-    return undefined;
-  });
-}
 
 /**
  * 1. `lagging` is cut off; a and b commit and release a prevote for a block at 5/0. 2. b is killed,
@@ -65,7 +29,7 @@ async function lostDiskThenConflict(c: ProcessCluster, net: FaultNetwork, change
   const a = await leaderAmong(c, c.ids);
   const [b, lagging] = c.ids.filter((id) => id !== a) as [string, string];
   net.partition([[lagging], [a, b]]);
-  expect((await c.sign(a, prevote(key.publicKey, 5n, BLOCK))).kind).toBe('signed');
+  expect((await c.sign(a, prevote(CHAIN, key.publicKey, 5n, BLOCK))).kind).toBe('signed');
   await c.kill(b);
   change(b);
   net.setBlocked(a, b, true);
@@ -77,7 +41,7 @@ async function lostDiskThenConflict(c: ProcessCluster, net: FaultNetwork, change
   );
   await c.kill(a);
   net.heal({ cutHeld: true });
-  return { outcome: await c.sign(lagging, prevote(key.publicKey, 5n, NIL)), b };
+  return { outcome: await c.sign(lagging, prevote(CHAIN, key.publicKey, 5n, NIL)), b };
 }
 
 describe('a lost or replaced disk never votes as the member it was', () => {
@@ -92,7 +56,7 @@ describe('a lost or replaced disk never votes as the member it was', () => {
   });
 
   test('a wiped node restarted with join: true before `cluster remove` does not elect a lagging node', async () => {
-    ({ cluster, network } = await proxiedCluster());
+    ({ cluster, network } = await proxiedCluster(CHAIN));
     const c = cluster;
     const { outcome, b } = await lostDiskThenConflict(c, network, (victim) => {
       fs.rmSync(c.dataDir(victim), { recursive: true, force: true });
@@ -116,7 +80,7 @@ describe('a lost or replaced disk never votes as the member it was', () => {
 
   test('a home put back from a copy taken before the first start does not found the cluster again', async () => {
     let copies: Map<string, string> | undefined;
-    ({ cluster, network } = await proxiedCluster((c) => {
+    ({ cluster, network } = await proxiedCluster(CHAIN, (c) => {
       copies = new Map(c.ids.map((id) => [id, path.join(c.root, `image-${id}`)]));
       for (const id of c.ids) fs.cpSync(c.home(id), copies.get(id) as string, { recursive: true });
     }));

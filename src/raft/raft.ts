@@ -460,6 +460,39 @@ export class Raft {
   }
 
   /**
+   * Only a voter leads or campaigns: a leader's messages (appends, heartbeats, snapshots, a
+   * transfer's TimeoutNow) and vote requests are taken only from a voter of this node's membership
+   * (from anyone while it knows none yet: a node joining with an empty store). So a learner's or a
+   * non-member's certificate cannot depose a leader, raise terms or feed a follower a log of its
+   * own. And a store that holds nothing is never made a voter by what it is sent: such a store has
+   * acknowledged nothing, so no real leader can have promoted it (promotion waits for the
+   * learner's acknowledgements); a snapshot or first append naming it a voter is forged.
+   */
+  protected mayLeadOrCampaign(m: Message): boolean {
+    const knowsMembers = this.confState.voters.length > 0 || this.confState.learners.length > 0;
+    if (knowsMembers && !this.confState.voters.includes(m.from)) return false;
+    if (this.log.lastIndex() !== 0) return true;
+    if (m.type === MessageType.InstallSnapshot && m.snapshot) return !this.namesMeAsVoter(m.snapshot.metadata.confState);
+    if (m.type === MessageType.Append) {
+      let cs: ConfState = this.confState;
+      for (const e of m.entries) {
+        if (e.type !== EntryType.ConfChange) continue;
+        try {
+          cs = applyConfChange(cs, decodeConfChange(e.data));
+        } catch (err) {
+          if (!(err instanceof ConfChangeError)) throw err;
+        }
+        if (this.namesMeAsVoter(cs)) return false;
+      }
+    }
+    return true;
+  }
+
+  private namesMeAsVoter(cs: ConfState): boolean {
+    return cs.voters.includes(this.id) && incarnationOf(cs, this.id) === this.incarnation;
+  }
+
+  /**
    * Whether an answer (vote, pre-vote, acknowledgement) from m.from may be counted: only from the
    * store the membership names for it. A member whose disk was lost or replaced answers from a
    * new store that never promised anything; counting it would let a lagging node win an election
@@ -579,6 +612,7 @@ export class Raft {
   // Messages
 
   private stepMessage(m: Message): void {
+    if (LEADS_OR_CAMPAIGNS.has(m.type) && !this.mayLeadOrCampaign(m)) return;
     if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // Leader stickiness (thesis 4.2.3): a node that heard from a live leader within the minimum
@@ -1000,6 +1034,16 @@ export class Raft {
     }
   }
 }
+
+/** Messages only a leader or a candidate sends (see Raft.mayLeadOrCampaign). */
+const LEADS_OR_CAMPAIGNS: ReadonlySet<MessageType> = new Set([
+  MessageType.Append,
+  MessageType.Heartbeat,
+  MessageType.InstallSnapshot,
+  MessageType.TimeoutNow,
+  MessageType.Vote,
+  MessageType.PreVote,
+]);
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;

@@ -178,3 +178,58 @@ describe('InstallSnapshot for an entry the follower already holds', () => {
     expect(c.log.lastIndex()).toBe(snapIndex + 2);
   });
 });
+
+describe('only a voter leads or campaigns', () => {
+  function withLearner(): ClusterHarness {
+    const h = new ClusterHarness(ids3, {}, undefined, true);
+    h.campaign('a');
+    h.tickAll(2);
+    const l = h.add('l', undefined, h.newIncarnation('l'));
+    h.raft('a').proposeConfChange({ type: 'addLearner', node: 'l', incarnation: l.incarnation });
+    h.stabilize();
+    h.tickAll(3);
+    expect(h.raft('b').confState.learners).toEqual(['l']);
+    return h;
+  }
+
+  const forged = (type: MessageType, from: string, to: string, over: Partial<Message> = {}): Message => ({
+    type, from, to, term: 1000, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, ...over,
+  });
+
+  test("a learner's snapshot, appends, heartbeats and transfer votes are ignored by a voter", () => {
+    const h = withLearner();
+    const b = h.raft('b');
+    const before = { term: b.term, last: b.log.lastIndex(), leader: b.leader };
+    // A one-node cluster of b, as a snapshot far ahead: b would lead alone and sign on its own.
+    b.step(forged(MessageType.InstallSnapshot, 'l', 'b', {
+      snapshot: { metadata: { index: 1000, term: 1000, confState: { voters: ['b'], learners: [], incarnations: { b: h.node('b').incarnation } } }, data: Buffer.from('[]') },
+    }));
+    b.step(forged(MessageType.Append, 'l', 'b', { index: b.log.lastIndex(), logTerm: b.log.lastTerm(), commit: 999 }));
+    b.step(forged(MessageType.Heartbeat, 'l', 'b', { commit: 999 }));
+    b.step(forged(MessageType.Vote, 'l', 'b', { index: 10_000, logTerm: 999, transfer: true }));
+    b.step(forged(MessageType.TimeoutNow, 'l', 'b', { term: b.term }));
+    h.processReadies();
+    expect({ term: b.term, last: b.log.lastIndex(), leader: b.leader }).toEqual(before);
+    expect(b.role).toBe(Role.Follower);
+    expect(h.leaders()).toEqual(['a']);
+  });
+
+  test('a store that holds nothing is never made a voter by a snapshot or a first append; as a learner it is', () => {
+    const h = new ClusterHarness(ids3, {}, undefined, true);
+    h.campaign('a');
+    h.tickAll(2);
+    const n = h.add('n', undefined, h.newIncarnation('n'));
+    const cs = { voters: ['a', 'b', 'c', 'n'], learners: [], incarnations: { ...h.raft('a').confState.incarnations, n: n.incarnation } };
+    n.raft.step(forged(MessageType.InstallSnapshot, 'a', 'n', { snapshot: { metadata: { index: 50, term: 9, confState: cs }, data: Buffer.from('[]') } }));
+    expect(n.raft.log.lastIndex()).toBe(0);
+    const boot = { term: 1, index: 1, type: 1, data: Buffer.from(JSON.stringify({ type: 'bootstrap', voters: ['n'], incarnations: { n: n.incarnation } })) };
+    n.raft.step(forged(MessageType.Append, 'a', 'n', { entries: [boot], commit: 1 }));
+    expect(n.raft.log.lastIndex()).toBe(0);
+    // The real path: the leader adds it as a learner under its store; it catches up.
+    h.raft('a').proposeConfChange({ type: 'addLearner', node: 'n', incarnation: n.incarnation });
+    h.stabilize();
+    h.tickAll(3);
+    expect(n.raft.log.lastIndex()).toBe(h.raft('a').log.lastIndex());
+    expect(n.raft.status().isLearner).toBe(true);
+  });
+});

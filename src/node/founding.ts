@@ -131,6 +131,13 @@ export async function gatherFounding(options: GatherFoundingOptions): Promise<Fo
         } catch {
           throw new FoundingRefusedError(`${peer.id} answered with a founding record this node cannot read: is it running another version?`);
         }
+        if (info.storeSeen) {
+          throw new FoundingRefusedError(
+            `${peer.id} has heard from this very store (${options.storeId.slice(0, 8)}) before, yet it holds nothing: this home ` +
+              `was put back from a copy taken before its first entry, and it must not vote as if nothing happened. ` +
+              `${rejoinAsLearnerSteps(options.rejoin)}`,
+          );
+        }
         return adoptFounded(options, founders, peer.id, founded);
       }
       stores.set(peer.id, info.storeId);

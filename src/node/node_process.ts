@@ -192,7 +192,12 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     },
     checkPeerMark: (peer, text) => peerMarks.check(peer, decodeReportedMark(text)),
     onBehindOwnPast: (peer, details) => {
-      if (behindOwnPast) return;
+      // Only a voter's word stops this node: a learner's or joining peer's certificate must not be
+      // able to knock voters out (the refusing voter refuses this node's stream on its own anyway).
+      if (behindOwnPast || !node?.raft.confState.voters.includes(peer)) {
+        logger.warn('a peer that is not a voter says this node is behind its own past; not acted upon', { peer, detail: details });
+        return;
+      }
       behindOwnPast = new Error(`${peer} refused this node: ${details}. ${rejoinAsLearnerSteps(rejoin)}`);
       logger.error('this node is behind its own past (its home was rolled back): it stops taking part', { peer, detail: details });
       node?.failStop(behindOwnPast);
@@ -200,7 +205,13 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     onPeerUnreachable: (peer) => node?.reportUnreachable(peer),
     onPeerDown: (peer) => node?.reportPeerDown(peer),
     founding: {
-      info: () => ({ nodeId: config.id, storeId: storage.storeId, founders: config.peers.map((p) => p.id).sort(), founded: storage.founding }),
+      info: (asker, askerStore) => ({
+        nodeId: config.id,
+        storeId: storage.storeId,
+        founders: config.peers.map((p) => p.id).sort(),
+        founded: storage.founding,
+        storeSeen: askerStore !== '' && peerMarks.markOf(asker, askerStore) !== undefined,
+      }),
       digest: () => (storage.founding === null ? null : foundingDigest(decodeFounding(storage.founding))),
     },
   });
@@ -215,7 +226,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       selfId: config.id,
       storeId: storage.storeId,
       peers: otherPeers,
-      ask: (peer) => askFounding(peer.address, tls, peer.id, 1000),
+      ask: (peer) => askFounding(peer.address, tls, peer.id, storage.storeId, 1000),
       waiting: (peer, why) => {
         const last = told.get(peer.id) ?? 0;
         if (Date.now() - last < 10_000) return;
@@ -305,7 +316,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   const admin = new ClusterAdmin({
     node: created,
     directory,
-    askIncarnation: async (id, address) => (await askFounding(address, tls, id, 2000)).storeId,
+    askIncarnation: async (id, address) => (await askFounding(address, tls, id, '', 2000)).storeId,
     electionTimeoutMs: config.raft.electionTimeoutMs,
     logger,
   });

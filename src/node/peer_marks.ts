@@ -79,8 +79,16 @@ export function behindOwnPast(noted: PeerMark | undefined, reported: ReportedMar
   return null;
 }
 
+/**
+ * Stores kept per peer: a peer's older stores matter as long as the membership may still name one
+ * of them (a voter whose disk was lost speaks from a new store until it is re-added, and its old
+ * store's mark must survive that, or a later rollback of the old store would go unseen).
+ */
+const STORES_PER_PEER = 16;
+
 export class PeerMarks {
-  private readonly marks = new Map<NodeId, PeerMark>();
+  /** Per peer, per store id: what that store said last. */
+  private readonly marks = new Map<NodeId, Map<string, PeerMark>>();
   private dirty = false;
   private timer: NodeJS.Timeout | null = null;
 
@@ -91,6 +99,15 @@ export class PeerMarks {
   ) {}
 
   /** The marks in `home`; a missing or unreadable file starts empty (it only adds detection). */
+  private storesOf(peer: NodeId): Map<string, PeerMark> {
+    let stores = this.marks.get(peer);
+    if (!stores) {
+      stores = new Map();
+      this.marks.set(peer, stores);
+    }
+    return stores;
+  }
+
   static load(home: string, selfId: NodeId, logger: Logger): PeerMarks {
     const marks = new PeerMarks(selfId, path.join(home, PEER_MARKS_FILE), logger);
     let text: string;
@@ -102,9 +119,12 @@ export class PeerMarks {
     }
     try {
       const parsed = JSON.parse(text) as { peers?: Record<string, PeerMark> };
-      for (const [id, m] of Object.entries(parsed.peers ?? {})) {
-        if (typeof m?.storeId === 'string' && Number.isSafeInteger(m.term) && typeof m.vote === 'string') {
-          marks.marks.set(id, { storeId: m.storeId, term: m.term, vote: m.vote });
+      for (const [id, list] of Object.entries(parsed.peers ?? {})) {
+        if (!Array.isArray(list)) continue;
+        for (const m of list as PeerMark[]) {
+          if (typeof m?.storeId === 'string' && Number.isSafeInteger(m.term) && typeof m.vote === 'string') {
+            marks.storesOf(id).set(m.storeId, { storeId: m.storeId, term: m.term, vote: m.vote });
+          }
         }
       }
     } catch (e) {
@@ -116,10 +136,14 @@ export class PeerMarks {
   /** Notes what a message says about its sender's store. Called for every incoming message. */
   observe(m: Message): void {
     if (!DURABLE_TERM_TYPES.has(m.type) || !m.incarnation) return;
-    const noted = this.marks.get(m.from);
+    const stores = this.storesOf(m.from);
+    const noted = stores.get(m.incarnation);
     const votedForUs = m.type === MessageType.VoteResponse && !m.reject && m.to === this.selfId;
-    if (!noted || noted.storeId !== m.incarnation || m.term > noted.term) {
-      this.marks.set(m.from, { storeId: m.incarnation, term: m.term, vote: votedForUs ? this.selfId : '' });
+    if (!noted || m.term > noted.term) {
+      // Most recently heard last, so the oldest store is the one dropped when there are too many.
+      stores.delete(m.incarnation);
+      stores.set(m.incarnation, { storeId: m.incarnation, term: m.term, vote: votedForUs ? this.selfId : '' });
+      if (stores.size > STORES_PER_PEER) stores.delete(stores.keys().next().value as string);
       this.dirty = true;
     } else if (m.term === noted.term && votedForUs && noted.vote === '') {
       noted.vote = this.selfId;
@@ -129,11 +153,13 @@ export class PeerMarks {
 
   /** Why `peer`'s stream must be refused, or null. */
   check(peer: NodeId, reported: ReportedMark | null): string | null {
-    return reported === null ? null : behindOwnPast(this.marks.get(peer), reported);
+    return reported === null ? null : behindOwnPast(this.marks.get(peer)?.get(reported.storeId), reported);
   }
 
-  markOf(peer: NodeId): PeerMark | undefined {
-    const m = this.marks.get(peer);
+  /** What `peer`'s store `storeId` said last (its most recently heard store when not given). */
+  markOf(peer: NodeId, storeId?: string): PeerMark | undefined {
+    const stores = this.marks.get(peer);
+    const m = storeId !== undefined ? stores?.get(storeId) : [...(stores?.values() ?? [])].pop();
     return m ? { ...m } : undefined;
   }
 
@@ -141,7 +167,8 @@ export class PeerMarks {
   flush(): void {
     if (!this.dirty) return;
     try {
-      writeSecretFile(this.file, `${JSON.stringify({ peers: Object.fromEntries(this.marks) })}\n`, { overwrite: true, what: 'peer marks' });
+      const peers = Object.fromEntries([...this.marks].map(([id, stores]) => [id, [...stores.values()]]));
+      writeSecretFile(this.file, `${JSON.stringify({ peers })}\n`, { overwrite: true, what: 'peer marks' });
       this.dirty = false;
     } catch (e) {
       this.logger.warn('could not write the peer marks', { file: this.file, error: (e as Error).message });

@@ -24,11 +24,14 @@ export interface FoundingInfo {
   founders: NodeId[];
   /** The founding record's text as the store holds it, or null. */
   founded: string | null;
+  /** Whether the asker's store has spoken to the answering node before (see FoundingQuery). */
+  storeSeen: boolean;
 }
 
 /** What the transport needs from the node about its founding. */
 export interface FoundingSource {
-  info(): FoundingInfo;
+  /** What to answer `asker`, whose store is `askerStore`. */
+  info(asker: NodeId, askerStore: string): FoundingInfo;
   /** This store's founding digest, or null when it never founded (a learner that joined). */
   digest(): string | null;
 }
@@ -38,10 +41,11 @@ interface FoundingAnswerWire {
   storeId: string;
   founders: string[];
   founded: string;
+  storeSeen: boolean;
 }
 
 export function foundingAnswer(info: FoundingInfo): FoundingAnswerWire {
-  return { nodeId: info.nodeId, storeId: info.storeId, founders: info.founders, founded: info.founded ?? '' };
+  return { nodeId: info.nodeId, storeId: info.storeId, founders: info.founders, founded: info.founded ?? '', storeSeen: info.storeSeen };
 }
 
 /**
@@ -64,8 +68,8 @@ export function foundingDigestOf(metadata: grpc.Metadata): string | null {
   return typeof v === 'string' && /^[0-9a-f]{32}$/.test(v) ? v : null;
 }
 
-/** Asks the founder at `address` (certificate `peerId`) what it founds with. */
-export function askFounding(address: string, tls: TlsPem, peerId: NodeId, deadlineMs: number): Promise<FoundingInfo> {
+/** Asks the founder at `address` (certificate `peerId`) what it founds with; `storeId` is the asker's. */
+export function askFounding(address: string, tls: TlsPem, peerId: NodeId, storeId: string, deadlineMs: number): Promise<FoundingInfo> {
   const Client = grpc.makeGenericClientConstructor(raftServiceDefinition(), 'Raft');
   const client = new Client(address, clusterChannelCredentials(tls, peerId, 'node'), {
     'grpc.ssl_target_name_override': peerId,
@@ -74,13 +78,13 @@ export function askFounding(address: string, tls: TlsPem, peerId: NodeId, deadli
   type Method = (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: FoundingAnswerWire) => void) => void;
   const fn = (client as unknown as Record<string, Method>).Founding.bind(client);
   return new Promise<FoundingInfo>((resolve, reject) => {
-    fn({}, { deadline: Date.now() + deadlineMs }, (err, res) => {
+    fn({ storeId }, { deadline: Date.now() + deadlineMs }, (err, res) => {
       client.close();
       if (err) {
         reject(new Error(err.details || err.message));
         return;
       }
-      resolve({ nodeId: res.nodeId, storeId: res.storeId, founders: res.founders, founded: res.founded === '' ? null : res.founded });
+      resolve({ nodeId: res.nodeId, storeId: res.storeId, founders: res.founders, founded: res.founded === '' ? null : res.founded, storeSeen: res.storeSeen });
     });
   });
 }

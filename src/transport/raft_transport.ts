@@ -258,7 +258,7 @@ export class RaftTransport {
       this.server.addService(this.service, {
         Stream: (call: grpc.ServerReadableStream<unknown, object>, callback: grpc.sendUnaryData<object>) =>
           this.handleIncomingStream(call, callback),
-        Founding: (call: grpc.ServerUnaryCall<unknown, object>, callback: grpc.sendUnaryData<object>) => this.handleFounding(call, callback),
+        Founding: (call: grpc.ServerUnaryCall<{ storeId?: string }, object>, callback: grpc.sendUnaryData<object>) => this.handleFounding(call, callback),
       });
     } catch (err) {
       for (const link of this.links.values()) link.close();
@@ -381,7 +381,7 @@ export class RaftTransport {
   }
 
   /** Founding: a configured peer's node certificate only; answers what this node founds with. */
-  private handleFounding(call: grpc.ServerUnaryCall<unknown, object>, callback: grpc.sendUnaryData<object>): void {
+  private handleFounding(call: grpc.ServerUnaryCall<{ storeId?: string }, object>, callback: grpc.sendUnaryData<object>): void {
     const check = requireClusterMember(call, new Set(this.links.keys()));
     if (!check.ok) {
       callback({ code: check.code, details: check.message, metadata: new grpc.Metadata() }, null);
@@ -391,7 +391,7 @@ export class RaftTransport {
       callback({ code: grpc.status.UNAVAILABLE, details: `node ${this.selfId} is not ready to found a cluster`, metadata: new grpc.Metadata() }, null);
       return;
     }
-    callback(null, foundingAnswer(this.founding.info()));
+    callback(null, foundingAnswer(this.founding.info(check.nodeId, call.request.storeId ?? '')));
   }
 
   private handleIncomingStream(call: grpc.ServerReadableStream<unknown, object>, callback: grpc.sendUnaryData<object>): void {

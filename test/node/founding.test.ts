@@ -32,7 +32,13 @@ function gather(answers: Record<string, () => FoundingInfo>, rounds = 10) {
   };
 }
 
-const info = (nodeId: string, storeId: string, founders = ['n0', 'n1', 'n2'], founded: string | null = null): FoundingInfo => ({ nodeId, storeId, founders, founded });
+const info = (nodeId: string, storeId: string, founders = ['n0', 'n1', 'n2'], founded: string | null = null, storeSeen = false): FoundingInfo => ({
+  nodeId,
+  storeId,
+  founders,
+  founded,
+  storeSeen,
+});
 
 describe('gatherFounding', () => {
   test('names every founder with its store once all have answered, waiting for the late one', async () => {
@@ -69,6 +75,12 @@ describe('gatherFounding', () => {
     const founded = encodeFounding({ voters: ['n0', 'n1', 'n2'], incarnations: { n0: 'f'.repeat(32), n1: S1, n2: S2 } });
     const g = gather({ n1: () => info('n1', S1, undefined, founded), n2: () => info('n2', S2) });
     await expect(g.result).rejects.toThrow(/already founded .* with another store of n0 .*cluster remove --id n0 --home \/h\/n0/);
+  });
+
+  test('refuses to adopt a founding that names this store when a founder has heard from this store before (a home put back from before its first entry)', async () => {
+    const founded = encodeFounding({ voters: ['n0', 'n1', 'n2'], incarnations: { n0: S0, n1: S1, n2: S2 } });
+    const g = gather({ n1: () => info('n1', S1, undefined, founded, true), n2: () => info('n2', S2) });
+    await expect(g.result).rejects.toThrow(/has heard from this very store .* before, yet it holds nothing.*cluster remove --id n0/);
   });
 
   test('gives up when stopped before everyone answered, founding nothing', async () => {

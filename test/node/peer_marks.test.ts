@@ -35,9 +35,21 @@ describe('PeerMarks', () => {
     // A rejected vote says nothing about whom it voted for.
     marks.observe(msg(MessageType.VoteResponse, { term: 6, reject: true }));
     expect(marks.markOf('n1')).toEqual({ storeId: S, term: 6, vote: '' });
-    // A new store of the peer starts over (a new incarnation is not compared with the old one).
+    // A new store of the peer is noted beside the old one (a new incarnation is not compared with it).
     marks.observe(msg(MessageType.Heartbeat, { term: 2, incarnation: T }));
     expect(marks.markOf('n1')).toEqual({ storeId: T, term: 2, vote: '' });
+    expect(marks.markOf('n1', S)).toEqual({ storeId: S, term: 6, vote: '' });
+  });
+
+  test("a peer's new store does not wipe out its old store's mark: a later rollback of the old store is still caught", () => {
+    // The voter's disk is lost, it runs on a new store T for a while (join: true left set), then its
+    // whole home is put back from an old image of store S, which the membership still names.
+    const marks = PeerMarks.load(home, 'n0', silentLogger());
+    marks.observe(msg(MessageType.AppendResponse, { term: 9, incarnation: S }));
+    for (let t = 9; t < 30; t++) marks.observe(msg(MessageType.HeartbeatResponse, { term: t, incarnation: T }));
+    expect(marks.check('n1', { storeId: S, term: 4, vote: '' })).toMatch(/spoke in term 9 before/);
+    marks.stop();
+    expect(PeerMarks.load(home, 'n0', silentLogger()).check('n1', { storeId: S, term: 4, vote: '' })).toMatch(/spoke in term 9 before/);
   });
 
   test('refuses a store reporting a lower term, or another vote in the term it voted for this node; accepts equal or newer', () => {

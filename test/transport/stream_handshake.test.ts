@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 function founding(digest: string | null): FoundingSource {
-  return { info: () => ({ nodeId: 'x', storeId: '', founders: [], founded: null }), digest: () => digest };
+  return { info: () => ({ nodeId: 'x', storeId: '', founders: [], founded: null, storeSeen: false }), digest: () => digest };
 }
 
 describe('the Raft stream handshake', () => {

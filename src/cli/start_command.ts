@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { LOG_LEVELS, LogLevel } from '../log/logger';
 import { startNodeProcess } from '../node/node_process';
+import { CliError, expectedErrorMessage } from './cli_errors';
 
 export function registerStartCommand(program: Command): void {
   program
@@ -33,7 +34,10 @@ export function registerStartCommand(program: Command): void {
           const failure = running.node.failure();
           if (failure) {
             clearInterval(watch);
-            reject(new Error(`the node stopped: ${failure.message}`));
+            // A refusal the node explains (a rolled-back home, a failed write) reads as one; anything
+            // else is a bug and keeps its stack.
+            const text = `the node stopped: ${failure.message}`;
+            reject(expectedErrorMessage(failure) !== null ? new CliError(text) : new Error(text));
           }
         }, 200);
         watch.unref();

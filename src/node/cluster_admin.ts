@@ -262,7 +262,12 @@ export class ClusterAdmin {
     switch (change.kind) {
       case 'add-learner': {
         if (voters.includes(change.id)) {
-          throw new AdminError('already-member', `node ${this.id} (leader): ${change.id} is already a voter ${membership}`, this.id);
+          throw new AdminError(
+            'already-member',
+            `node ${this.id} (leader): ${change.id} is already a voter ${membership}; if its disk was lost or replaced, remove it ` +
+              `first (raft-signer cluster remove --id ${change.id}), then add its new store as a learner`,
+            this.id,
+          );
         }
         if (!learners.includes(change.id)) return null;
         const known = this.directory.addressOf(change.id);

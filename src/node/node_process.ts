@@ -43,7 +43,7 @@ import { MemberDirectory, MembershipSync } from './member_directory';
 import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
 import { RaftNode, StateMachine } from './raft_node';
 import { hasNewClusterMarker, RejoinCommandContext, RejoinRequiredError, rejoinAsLearnerSteps, removeNewClusterMarker } from './new_cluster_marker';
-import { decodeReportedMark, encodeReportedMark, PeerMarks } from './peer_marks';
+import { BehindOwnPastError, decodeReportedMark, encodeReportedMark, PeerMarks } from './peer_marks';
 import { decodeFounding, FoundingMembership, foundingDigest, gatherFounding } from './founding';
 import { askFounding } from '../transport/founding_rpc';
 import { readNodeTls } from './node_tls';
@@ -198,7 +198,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
         logger.warn('a peer that is not a voter says this node is behind its own past; not acted upon', { peer, detail: details });
         return;
       }
-      behindOwnPast = new Error(`${peer} refused this node: ${details}. ${rejoinAsLearnerSteps(rejoin)}`);
+      behindOwnPast = new BehindOwnPastError(`${peer} refused this node: ${details}. ${rejoinAsLearnerSteps(rejoin)}`);
       logger.error('this node is behind its own past (its home was rolled back): it stops taking part', { peer, detail: details });
       node?.failStop(behindOwnPast);
     },

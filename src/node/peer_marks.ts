@@ -23,8 +23,17 @@ import path from 'node:path';
 import { writeSecretFile } from '../keys/key_file_permissions';
 import type { Logger } from '../log/logger';
 import { Message, MessageType, NodeId } from '../raft/types';
+import { StorageError } from '../storage/errors';
 
 export const PEER_MARKS_FILE = 'peer-marks.json';
+
+/** A voter refused this node: its whole home went back in time. It stops; the message says how to rejoin. */
+export class BehindOwnPastError extends StorageError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BehindOwnPastError';
+  }
+}
 
 /** What a peer's store last said about itself, as its messages showed it. */
 export interface PeerMark {

@@ -57,6 +57,9 @@ describe('a whole home rolled back', () => {
     c.start(b);
     await waitFor(`${b} to stop`, 20_000, async () => (c.isRunning(b) ? undefined : true));
     expect(c.log(b)).toMatch(/behind its own past/);
+    // A refusal, in one line: not a bug report.
+    expect(c.log(b)).toMatch(/^error: the node stopped: node\d refused this node: /m);
+    expect(c.log(b)).not.toMatch(/unexpected, please report/);
     expect(c.log(b)).toContain(`cluster remove --id ${b} --home ${c.home(b)}`);
     // The others go on.
     await leaderOf(c, c.ids.filter((id) => id !== b));

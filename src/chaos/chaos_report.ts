@@ -6,7 +6,7 @@
 import type { ChaosVerdict, ConflictReport, RecordSummary, SignatureProblem } from './checker';
 import type { HealthInterval } from './health_tracker';
 import type { LateRequestResult } from './late_requests';
-import type { FaultWindow, LeaderKill, SkippedFault } from './nemesis';
+import { UNEXPECTED, type FaultWindow, type LeaderKill, type SkippedFault } from './nemesis';
 import type { Episode, FaultKind } from './nemesis_schedule';
 
 export interface ChaosRunSettings {
@@ -44,6 +44,13 @@ export interface ChaosReport {
   schedule: { planned: number; run: number; episodes: Episode[] };
   faults: { id: string; kind: string; label: string; nodes: string[]; startMs: number; endMs: number; notes: string[] }[];
   skippedFaults: { atMs: number; kind: string; why: string }[];
+  /**
+   * What the nemesis saw the product do that its documentation does not lead to expect (a start
+   * that should have been refused and was not, a leader lost to a second process with its
+   * identity, a new store that counted): not signatures, so not safety violations by themselves,
+   * but findings to read.
+   */
+  unexpectedOutcomes: { faultId: string; kind: string; note: string }[];
   noHealthyMajority: { startMs: number; endMs: number }[];
   noHealthyMajorityMs: number;
   safety: {
@@ -119,6 +126,7 @@ export function buildReport(inputs: ReportInputs, allKinds: readonly string[]): 
     schedule: { planned: inputs.episodes.length, run: inputs.episodesRun, episodes: [...inputs.episodes] },
     faults: inputs.windows.map((w) => ({ id: w.id, kind: w.kind, label: w.label, nodes: w.nodes, startMs: rel(w.startedAt), endMs: rel(w.endedAt), notes: w.notes })),
     skippedFaults: inputs.skipped.map((s) => ({ atMs: rel(s.at), kind: s.spec.kind, why: s.why })),
+    unexpectedOutcomes: inputs.windows.flatMap((w) => w.notes.filter((n) => n.startsWith(UNEXPECTED)).map((note) => ({ faultId: w.id, kind: w.kind, note }))),
     noHealthyMajority: inputs.unhealthy.map((u) => ({ startMs: rel(u.from), endMs: rel(u.to) })),
     noHealthyMajorityMs: inputs.unhealthy.reduce((s, u) => s + (u.to - u.from), 0),
     safety: {
@@ -178,6 +186,10 @@ export function formatSummary(r: ChaosReport): string {
     `faults: ${r.faults.length} injected${kinds.size > 0 ? ` (${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}` +
       `${r.skippedFaults.length > 0 ? `, ${r.skippedFaults.length} skipped` : ''}; no healthy majority for ${secs(r.noHealthyMajorityMs)} in all`,
   );
+  if (r.unexpectedOutcomes.length > 0) {
+    lines.push(`UNEXPECTED OUTCOMES of faults: ${r.unexpectedOutcomes.length}`);
+    for (const u of r.unexpectedOutcomes.slice(0, 10)) lines.push(`  ${u.faultId} ${u.kind}: ${u.note.slice(UNEXPECTED.length).trim()}`);
+  }
   lines.push('');
   const sf = r.safety;
   lines.push(

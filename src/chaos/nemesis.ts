@@ -19,8 +19,9 @@ import path from 'node:path';
 import { SeededRandom } from '../raft/rng';
 import { FaultNetwork } from './fault_network';
 import { HealthTracker } from './health_tracker';
-import { Episode, FaultKind, FaultSpec, NodeTarget } from './nemesis_schedule';
-import { SignerCluster } from './signer_launcher';
+import { readStoreHighWater } from '../node/store_high_water';
+import { Episode, FaultKind, FaultSpec, MisorderedRejoin, NodeTarget } from './nemesis_schedule';
+import { ClusterOperator, OperatorResult, SignerCluster, SignerNodeView, SpareProcess } from './signer_launcher';
 
 export interface FaultWindow {
   /** "f7": the seventh fault started. */
@@ -76,6 +77,14 @@ interface Backup {
   takenAt: number;
 }
 
+/** A copy of a node's whole home, and the term its own record had reached when it was taken. */
+interface HomeImage extends Backup {
+  term: number;
+}
+
+/** The note of an outcome the product's documentation does not lead to expect: the report counts these. */
+export const UNEXPECTED = 'UNEXPECTED:';
+
 const MAX_BACKUPS_PER_NODE = 4;
 
 export class Nemesis {
@@ -90,6 +99,9 @@ export class Nemesis {
   private readonly random: SeededRandom;
   private readonly busy = new Set<string>();
   private readonly backups = new Map<string, Backup[]>();
+  private readonly homeImages = new Map<string, HomeImage[]>();
+  /** Whether the schedule rolls homes back (then pauses and rolling restarts image whole homes too). */
+  private readonly wantsHomeImages: boolean;
   /** Nodes that could not be brought back: down for the rest of the run. */
   private readonly lost = new Set<string>();
   private readonly minority: number;
@@ -104,6 +116,7 @@ export class Nemesis {
     this.health = options.health;
     this.random = new SeededRandom((options.seed ^ 0x5bd1e995) >>> 0);
     this.minority = Math.floor((options.cluster.ids.length - 1) / 2);
+    this.wantsHomeImages = options.episodes.some((e) => e.faults.some((f) => f.kind === 'rollback-home'));
   }
 
   /** Runs episodes in order until one would not end before `until` (ms since the epoch). */
@@ -162,6 +175,16 @@ export class Nemesis {
         case 'wipe-lagging':
         case 'restore-lagging':
           return await this.wipeLagging(spec);
+        case 'rejoin-misordered':
+          return await this.misorderedRejoin(spec);
+        case 'rollback-home':
+          return await this.rollbackHome(spec);
+        case 'wipe-rejoined':
+          return await this.wipeRejoined(spec);
+        case 'foreign-cert':
+          return await this.foreignCert(spec);
+        case 'duplicate-identity':
+          return await this.duplicateIdentity(spec);
       }
     } catch (err) {
       // A fault that could not be carried out is a harness problem, not a finding: say so.
@@ -201,6 +224,7 @@ export class Nemesis {
       this.event(`${w.id} ${w.label}`);
       // A frozen process writes nothing: its data directory is a consistent crash image to keep.
       if (this.cluster.capabilities.has('storage')) this.takeBackup(id);
+      if (this.wantsHomeImages) this.takeHomeImage(id);
       await this.wait(spec.pauseMs);
     } finally {
       await this.cluster.resume(id);
@@ -268,6 +292,7 @@ export class Nemesis {
         try {
           await this.cluster.terminate(id);
           if (this.cluster.capabilities.has('storage')) this.takeBackup(id);
+          if (this.wantsHomeImages) this.takeHomeImage(id);
           await this.restart(id, w);
         } finally {
           this.busy.delete(id);
@@ -466,6 +491,464 @@ export class Nemesis {
     }
   }
 
+  // --- operator faults --------------------------------------------------------------------------
+
+  /**
+   * A lost disk, and the documented rejoin done in a wrong order (MISORDERED_REJOINS). Whatever the
+   * order, the new store must count for nothing until it is added and promoted, and the node must
+   * end up a voter again.
+   */
+  private async misorderedRejoin(spec: Extract<FaultSpec, { kind: 'rejoin-misordered' }>): Promise<void> {
+    const id = await this.claim(spec, spec.target);
+    if (id === null) return;
+    const w = this.open(spec, [id], '');
+    try {
+      const leader = await this.leader(0);
+      await this.cluster.kill(id);
+      if (leader === id) this.leaderKills.push({ at: Date.now(), node: id, faultId: w.id, kind: spec.kind });
+      fs.rmSync(this.cluster.dataDir(id), { recursive: true, force: true });
+      w.label = `wipe data of ${leader === id ? 'leader ' : ''}${id}, rejoin with ${spec.order}`;
+      this.event(`${w.id} ${w.label}`);
+      await this.wait(spec.downMs);
+      if (this.aborted) return;
+      const started = Date.now();
+      await this.misordered(id, spec.order, w);
+      this.homeImages.delete(id);
+      w.notes.push(`${id} rejoined as a learner and was promoted in ${secs(Date.now() - started)}`);
+    } catch (err) {
+      await this.loseNode(id, w, `${id} could not rejoin: ${(err as Error).message}; left down`);
+    } finally {
+      this.release(id, w);
+    }
+  }
+
+  private async misordered(id: string, order: MisorderedRejoin, w: FaultWindow): Promise<void> {
+    const op = this.operatorOf();
+    switch (order) {
+      case 'start-before-remove':
+        op.setJoin(id, true);
+        if (!(await this.startUnnamed(id, w))) throw new Error('it did not start');
+        await must('remove', op.remove(id));
+        await must('add-learner', op.addLearner(id));
+        await this.caughtUp(id, w);
+        await must('promote', op.promote(id));
+        return;
+      case 'add-learner-before-start': {
+        await must('remove', op.remove(id));
+        op.setJoin(id, true);
+        const started = Date.now();
+        const adding = op.addLearner(id, 30_000);
+        await this.wait(1500);
+        await this.cluster.start(id);
+        await must('add-learner', adding);
+        w.notes.push(`add-learner, run ${secs(1500)} before ${id} was started, was answered in ${secs(Date.now() - started)}`);
+        await this.caughtUp(id, w);
+        await must('promote', op.promote(id));
+        return;
+      }
+      case 'promote-early': {
+        await must('remove', op.remove(id));
+        op.setJoin(id, true);
+        await this.cluster.start(id);
+        await must('add-learner', op.addLearner(id));
+        const asked = Date.now();
+        await must('promote', op.promote(id, 30_000));
+        w.notes.push(`promote, asked right after add-learner, was answered in ${secs(Date.now() - asked)}`);
+        await this.caughtUp(id, w);
+        return;
+      }
+      case 'add-learner-before-remove': {
+        op.setJoin(id, true);
+        if (!(await this.startUnnamed(id, w))) throw new Error('it did not start');
+        const r = await op.addLearner(id, 5000);
+        if (r.code === 0) w.notes.push(`${UNEXPECTED} add-learner of ${id}, still a voter with its old store, was accepted: ${excerpt(r.output)}`);
+        else w.notes.push(`add-learner before remove refused: ${excerpt(r.output)}`);
+        await must('remove', op.remove(id));
+        await must('add-learner', op.addLearner(id));
+        await this.caughtUp(id, w);
+        await must('promote', op.promote(id));
+        return;
+      }
+      case 'start-without-join': {
+        await must('remove', op.remove(id));
+        op.setJoin(id, false);
+        const s = await this.startWatched(id, 10_000);
+        if (s.exited) w.notes.push(`started without join: true, refused in ${secs(s.ms)}: ${refusalLine(s.text)}`);
+        else {
+          w.notes.push(`${UNEXPECTED} ${id} started with an empty data directory and without join: true, and ran`);
+          await this.cluster.kill(id);
+        }
+        op.setJoin(id, true);
+        await this.cluster.start(id);
+        await must('add-learner', op.addLearner(id));
+        await this.caughtUp(id, w);
+        await must('promote', op.promote(id));
+        return;
+      }
+    }
+  }
+
+  /**
+   * The whole home (or only data/) put back from an image. The whole home is refused by a live
+   * peer that saw the node speak in a later term ("behind its own past"); data/ alone by the node's
+   * own record at start. Then the node rejoins as a learner with an empty data/. If no term went by
+   * since the image, one is moved on first with a leadership transfer: a home from the very term
+   * the cluster is in cannot be told from the node as it was (README, "Guarantees").
+   */
+  private async rollbackHome(spec: Extract<FaultSpec, { kind: 'rollback-home' }>): Promise<void> {
+    const op = this.operatorOf();
+    let id = await this.claim(spec, spec.target);
+    if (id === null) return;
+    if ((this.homeImages.get(id) ?? []).length === 0) {
+      const b = this.open(null, [id], `image the home of ${id} (${spec.image === 'frozen' ? 'SIGSTOP' : 'SIGTERM'})`, 'backup');
+      this.event(`${b.id} ${b.label}`);
+      try {
+        if (spec.image === 'frozen') {
+          await this.cluster.pause(id);
+          try {
+            this.takeHomeImage(id);
+          } finally {
+            await this.cluster.resume(id);
+          }
+        } else {
+          await this.cluster.terminate(id);
+          this.takeHomeImage(id);
+          await this.restart(id, b);
+        }
+      } finally {
+        this.release(id, b);
+      }
+      await this.wait(spec.ageMs);
+      if (this.aborted) return;
+      id = await this.claim(spec, { role: 'node', index: this.cluster.ids.indexOf(id) });
+      if (id === null) return;
+    }
+    const list = this.homeImages.get(id) ?? [];
+    const image = spec.oldest ? list[0] : list[list.length - 1];
+    if (image === undefined) {
+      this.release(id, null);
+      return;
+    }
+    const w = this.open(spec, [id], '');
+    try {
+      let term = (await this.viewOf(id))?.term ?? null;
+      if (spec.scope === 'home' && term !== null && term <= image.term) {
+        const r = await op.transferLeader();
+        w.notes.push(r.code === 0 ? `no term since the image (term ${image.term}): a leadership transfer moved one on` : `leadership transfer failed: ${excerpt(r.output)}`);
+        const deadline = Date.now() + 5000;
+        while (!this.aborted && Date.now() < deadline && (term ?? 0) <= image.term) {
+          await this.wait(200);
+          term = (await this.viewOf(id))?.term ?? term;
+        }
+      }
+      const detectable = spec.scope === 'data' || (term !== null && term > image.term);
+      // The peers write what they saw every 0.5 s.
+      if (spec.scope === 'home') await this.wait(1200);
+      if (this.aborted) return;
+      const leader = await this.leader(0);
+      await this.cluster.kill(id);
+      if (leader === id) this.leaderKills.push({ at: Date.now(), node: id, faultId: w.id, kind: spec.kind });
+      const home = op.home(id);
+      const dataDir = this.cluster.dataDir(id);
+      if (spec.scope === 'home') {
+        fs.rmSync(home, { recursive: true, force: true });
+        fs.cpSync(image.dir, home, { recursive: true });
+      } else {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        fs.cpSync(path.join(image.dir, path.relative(home, dataDir)), dataDir, { recursive: true });
+      }
+      w.label =
+        `roll back ${spec.scope === 'home' ? 'the whole home' : 'data/'} of ${leader === id ? 'leader ' : ''}${id} to an image from ` +
+        `${secs(Date.now() - image.takenAt)} ago (its term ${image.term}, now ${term ?? '?'})`;
+      this.event(`${w.id} ${w.label}`);
+      await this.wait(spec.downMs);
+      if (this.aborted) return;
+      const s = await this.startWatched(id, 10_000);
+      const expected = spec.scope === 'home' ? /behind its own past/ : /older than this node's own record|another store than the one this node last ran with/;
+      if (s.exited) {
+        if (expected.test(s.text)) {
+          const by = /([\w.-]+) refused this node/.exec(s.text)?.[1];
+          w.notes.push(spec.scope === 'home' ? `${id} refused by ${by ?? 'a peer'} ("behind its own past") ${secs(s.ms)} after its start` : `${id} refused at start by its own record (${secs(s.ms)})`);
+        } else w.notes.push(`${UNEXPECTED} ${id} stopped, but not with the expected refusal: ${refusalLine(s.text)}`);
+        // The procedure: keep the store aside (here: drop it), empty data/, rejoin as a learner.
+        fs.rmSync(this.cluster.dataDir(id), { recursive: true, force: true });
+        await this.rejoin(id, w);
+      } else {
+        w.notes.push(
+          detectable
+            ? `${UNEXPECTED} ${id} was not refused: it runs with a ${spec.scope === 'home' ? 'home' : 'data/'} from term ${image.term} while it had reached term ${term}`
+            : `${id} was not refused: no term went by since the image, so no peer could tell (as documented)`,
+        );
+        await this.caughtUp(id, w);
+      }
+    } finally {
+      this.release(id, w);
+    }
+  }
+
+  /**
+   * A second disk loss of a node rejoined before: its config.yaml still says join: true, so when
+   * it is restarted (systemd) it starts on a new store without refusing. That store must count for
+   * nothing: with the leader SIGKILLed meanwhile (killLeaderMs), the remaining voter must not be
+   * elected with its vote. Then remove, add-learner, promote, with the node already running.
+   */
+  private async wipeRejoined(spec: Extract<FaultSpec, { kind: 'wipe-rejoined' }>): Promise<void> {
+    const op = this.operatorOf();
+    const rejoined = this.cluster.ids.filter((x) => !this.busy.has(x) && !this.lost.has(x) && op.joinFlag(x));
+    const target: NodeTarget = rejoined.length > 0 ? { role: 'node', index: this.cluster.ids.indexOf(this.random.pick(rejoined)) } : spec.target;
+    const id = await this.claim(spec, target);
+    if (id === null) return;
+    const w = this.open(spec, [id], '');
+    try {
+      if (!op.joinFlag(id)) {
+        // Never rejoined yet: its first disk loss, rejoined the documented way.
+        const leader = await this.leader(0);
+        await this.cluster.kill(id);
+        if (leader === id) this.leaderKills.push({ at: Date.now(), node: id, faultId: w.id, kind: spec.kind });
+        fs.rmSync(this.cluster.dataDir(id), { recursive: true, force: true });
+        this.event(`${w.id} first disk loss of ${leader === id ? 'leader ' : ''}${id}: wipe, rejoin`);
+        await this.rejoin(id, w);
+        if (this.lost.has(id) || this.aborted) return;
+      }
+      const leader = await this.leader(0);
+      await this.cluster.kill(id);
+      if (leader === id) this.leaderKills.push({ at: Date.now(), node: id, faultId: w.id, kind: spec.kind });
+      fs.rmSync(this.cluster.dataDir(id), { recursive: true, force: true });
+      w.label = `second disk loss of ${leader === id ? 'leader ' : ''}${id} (join: true left from its rejoin), restarted at once${spec.killLeaderMs > 0 ? `, leader SIGKILLed ${secs(spec.killLeaderMs)} meanwhile` : ''}`;
+      this.event(`${w.id} ${w.label}`);
+      await this.wait(spec.downMs);
+      if (this.aborted) return;
+      if (!(await this.startUnnamed(id, w))) throw new Error('it did not start');
+      if (spec.killLeaderMs > 0) await this.killLeaderWhileUnnamed(id, spec.killLeaderMs, w);
+      if (this.aborted) return;
+      const started = Date.now();
+      await must('remove', op.remove(id));
+      await must('add-learner', op.addLearner(id));
+      await this.caughtUp(id, w);
+      await must('promote', op.promote(id));
+      this.homeImages.delete(id);
+      w.notes.push(`${id} removed, re-added as a learner and promoted in ${secs(Date.now() - started)}`);
+    } catch (err) {
+      await this.loseNode(id, w, `${id} could not rejoin: ${(err as Error).message}; left down`);
+    } finally {
+      this.release(id, w);
+    }
+  }
+
+  /** SIGKILLs the leader for `ms` while `unnamed` runs on a store the membership does not name: no leader may appear. */
+  private async killLeaderWhileUnnamed(unnamed: string, ms: number, w: FaultWindow): Promise<void> {
+    const a = await this.leader(3000);
+    if (a === null || a === unnamed) {
+      w.notes.push(`no leader other than ${unnamed} to SIGKILL`);
+      return;
+    }
+    const tag = `${w.id}/${a}`;
+    this.health.faultNode(a, tag);
+    try {
+      await this.cluster.kill(a);
+      const leaders = new Set<string>();
+      const end = Date.now() + ms;
+      while (!this.aborted && Date.now() < end) {
+        for (const v of await this.cluster.status(400)) if (v.role === 'leader') leaders.add(`${v.id} (term ${v.term})`);
+        await this.wait(150);
+      }
+      w.notes.push(
+        leaders.size > 0
+          ? `${UNEXPECTED} with leader ${a} down and ${unnamed} on an unnamed store, ${[...leaders].join(', ')} led: the new store was counted`
+          : `leader ${a} SIGKILLed for ${secs(ms)}: no leader meanwhile (${unnamed}'s new store did not count)`,
+      );
+      await this.cluster.start(a);
+      await this.caughtUp(a, w);
+    } finally {
+      if (!this.cluster.isRunning(a) && !this.aborted) await this.cluster.start(a);
+      this.health.clearNode(a, tag);
+    }
+  }
+
+  /** A node started with another node's tls/: in a spare home, or in its own (stopped meanwhile). */
+  private async foreignCert(spec: Extract<FaultSpec, { kind: 'foreign-cert' }>): Promise<void> {
+    const op = this.operatorOf();
+    const ids = this.cluster.ids;
+    if (!spec.inPlace) {
+      const id = await this.resolve(spec.target, new Set());
+      if (id === null) return this.skip(spec, 'no node');
+      const others = ids.filter((x) => x !== id);
+      const from = others[spec.from % others.length] as string;
+      const w = this.open(spec, [], `start a spare home of ${id} holding ${from}'s tls/`);
+      w.nodes = [id];
+      this.event(`${w.id} ${w.label}`);
+      const dir = path.join(this.options.backupDir, `spare-${id}-${++this.backupSeq}`);
+      try {
+        op.spareHome(id, dir);
+        copyTls(op, op.home(from), dir);
+        const spare = op.startSpare(`spare-${id}`, dir);
+        const t = Date.now();
+        await Promise.race([spare.exited, this.wait(10_000)]);
+        const exited = !spare.running();
+        this.noteCertRefusal(w, id, from, exited, Date.now() - t, spare.output());
+        if (!exited) await spare.kill();
+        if (fs.existsSync(path.join(dir, 'data'))) w.notes.push(`${UNEXPECTED} the start created a data directory before it refused`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        this.close(w);
+      }
+      return;
+    }
+    const id = await this.claim(spec, spec.target);
+    if (id === null) return;
+    const others = ids.filter((x) => x !== id);
+    const from = others[spec.from % others.length] as string;
+    const w = this.open(spec, [id], '');
+    const aside = path.join(this.options.backupDir, `tls-${id}-${++this.backupSeq}`);
+    try {
+      const leader = await this.leader(0);
+      await this.cluster.kill(id);
+      if (leader === id) this.leaderKills.push({ at: Date.now(), node: id, faultId: w.id, kind: spec.kind });
+      fs.mkdirSync(aside, { recursive: true });
+      copyTls(op, op.home(id), aside);
+      copyTls(op, op.home(from), op.home(id));
+      w.label = `SIGKILL ${leader === id ? 'leader ' : ''}${id}, start it with ${from}'s tls/ in its home`;
+      this.event(`${w.id} ${w.label}`);
+      const s = await this.startWatched(id, 10_000);
+      this.noteCertRefusal(w, id, from, s.exited, s.ms, s.text);
+      if (!s.exited) await this.cluster.kill(id);
+    } finally {
+      // Its own certificate back, and the node with it.
+      if (fs.existsSync(aside)) copyTls(op, aside, op.home(id));
+      fs.rmSync(aside, { recursive: true, force: true });
+      await this.restart(id, w);
+      this.release(id, w);
+    }
+  }
+
+  private noteCertRefusal(w: FaultWindow, id: string, from: string, exited: boolean, ms: number, text: string): void {
+    if (exited && new RegExp(`is node ${from}'s, but config\\.yaml says this node is ${id}`).test(text)) {
+      w.notes.push(`start refused in ${secs(ms)}: the certificate is ${from}'s, not ${id}'s`);
+    } else if (exited) w.notes.push(`${UNEXPECTED} the start stopped, but not with the certificate refusal: ${refusalLine(text)}`);
+    else w.notes.push(`${UNEXPECTED} a home of ${id} started with ${from}'s certificate and ran for ${secs(ms)}`);
+  }
+
+  /**
+   * A second process with a node's certificate and key (its home image, no data/, join: true, on
+   * another port) runs for a while: peers refuse its Raft streams while the real node's are live
+   * ("duplicate identity"), and the leader and its term must not change.
+   */
+  private async duplicateIdentity(spec: Extract<FaultSpec, { kind: 'duplicate-identity' }>): Promise<void> {
+    const op = this.operatorOf();
+    if (this.busy.size > 0) return this.skip(spec, 'another node fault is in progress');
+    const leader = await this.leader(3000);
+    if (leader === null) return this.skip(spec, 'no leader to watch');
+    const id = await this.resolve(spec.target, new Set());
+    if (id === null) return this.skip(spec, 'no node');
+    const term = (await this.viewOf(leader))?.term ?? null;
+    const others = this.cluster.ids.filter((x) => x !== id);
+    const offsets = new Map(others.map((o) => [o, op.logSize(o)]));
+    const w = this.open(spec, [id], `a second process with ${leader === id ? 'leader ' : ''}${id}'s certificate and key on another port`);
+    this.event(`${w.id} ${w.label} ${secs(spec.durationMs)}`);
+    const dir = path.join(this.options.backupDir, `twin-${id}-${++this.backupSeq}`);
+    let twin: SpareProcess | null = null;
+    try {
+      op.spareHome(id, dir);
+      twin = op.startSpare(`twin-${id}`, dir);
+      const leaders = new Set<string>();
+      const end = Date.now() + spec.durationMs;
+      while (!this.aborted && Date.now() < end) {
+        for (const v of await this.cluster.status(400)) if (v.role === 'leader') leaders.add(`${v.id}@${v.term}`);
+        await this.wait(200);
+      }
+      const ran = twin.running();
+      await twin.kill();
+      const refusers = others.filter((o) => op.logSince(o, offsets.get(o) ?? 0).includes(`duplicate identity ${id} from`));
+      w.notes.push(
+        `the second ${id} ${ran ? 'ran until killed' : `stopped: ${refusalLine(twin.output())}`}; ` +
+          (refusers.length > 0 ? `refused as a duplicate identity by ${refusers.join(', ')}` : 'no peer logged a duplicate identity'),
+      );
+      const kept = `${leader}@${term}`;
+      if ([...leaders].every((l) => l === kept)) w.notes.push(`leader ${leader} kept term ${term}`);
+      else w.notes.push(`${UNEXPECTED} the cluster did not keep its leader: ${kept} before, then ${[...leaders].join(', ')}`);
+    } finally {
+      await twin?.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+      this.close(w);
+    }
+  }
+
+  /**
+   * Starts a node whose store is new (join: true) and waits until it answers: it must run, and the
+   * membership must not name its store. False when it did not start.
+   */
+  private async startUnnamed(id: string, w: FaultWindow): Promise<boolean> {
+    const s = await this.startWatched(id, 10_000, async () => (await this.viewOf(id))?.role != null);
+    if (s.exited) {
+      w.notes.push(`${UNEXPECTED} ${id} refused to start on a new store with join: true: ${refusalLine(s.text)}`);
+      return false;
+    }
+    const v = await this.viewOf(id);
+    // A status without a store id says nothing about whether the membership names the store.
+    if (v?.storeId == null || v.storeId === '') w.notes.push(`${id} started on a new store without refusing (its status carries no store id)`);
+    else if (v.storeNamed === true) w.notes.push(`${UNEXPECTED} ${id} runs on a new store that the membership names`);
+    else w.notes.push(`${id} started on a new store (${v.storeId.slice(0, 8)}) without refusing; the membership does not name it`);
+    return true;
+  }
+
+  /**
+   * Starts a node and watches it for up to `windowMs`: whether it exits (refuses) first, how long
+   * that took, and what it wrote since. `until` ends the watch early once it is true.
+   */
+  private async startWatched(id: string, windowMs: number, until?: () => Promise<boolean>): Promise<{ exited: boolean; ms: number; text: string }> {
+    const op = this.operatorOf();
+    const offset = op.logSize(id);
+    const started = Date.now();
+    await this.cluster.start(id);
+    while (!this.aborted && Date.now() - started < windowMs) {
+      if (!this.cluster.isRunning(id)) break;
+      if (until !== undefined && (await until().catch(() => false))) break;
+      await this.wait(100);
+    }
+    // The process may have written its last line as it exited.
+    const exited = !this.cluster.isRunning(id);
+    return { exited, ms: Date.now() - started, text: op.logSince(id, offset) };
+  }
+
+  private async viewOf(id: string): Promise<SignerNodeView | null> {
+    return (await this.cluster.status(800)).find((v) => v.id === id) ?? null;
+  }
+
+  private operatorOf(): ClusterOperator {
+    const op = this.cluster.operator;
+    if (op === undefined) throw new Error('the signer has no operator steps');
+    return op;
+  }
+
+  /** A node that could not be brought back: down, and faulted, for the rest of the run. */
+  private async loseNode(id: string, w: FaultWindow, note: string): Promise<void> {
+    w.notes.push(note);
+    this.lost.add(id);
+    this.health.faultNode(id, `lost/${id}`);
+    if (this.cluster.isRunning(id)) await this.cluster.kill(id);
+  }
+
+  /** Copies a stopped or frozen node's whole home (for rollback-home); keeps the oldest and the newest few. */
+  private takeHomeImage(id: string): void {
+    const op = this.cluster.operator;
+    if (op === undefined) return;
+    const dir = path.join(this.options.backupDir, `home-${id}-${++this.backupSeq}`);
+    fs.cpSync(op.home(id), dir, { recursive: true });
+    let term = 0;
+    try {
+      term = readStoreHighWater(dir)?.term ?? 0;
+    } catch {
+      // An unreadable record: the image is still an image.
+    }
+    const list = this.homeImages.get(id) ?? [];
+    list.push({ dir, takenAt: Date.now(), term });
+    while (list.length > MAX_BACKUPS_PER_NODE) {
+      const [dropped] = list.splice(1, 1);
+      if (dropped !== undefined) fs.rmSync(dropped.dir, { recursive: true, force: true });
+    }
+    this.homeImages.set(id, list);
+  }
+
   // --- helpers --------------------------------------------------------------------------------
 
   /**
@@ -479,12 +962,10 @@ export class Nemesis {
     const started = Date.now();
     try {
       await rejoin(id, () => this.caughtUp(id, w));
+      this.homeImages.delete(id);
       w.notes.push(`${id} rejoined as a learner and was promoted in ${secs(Date.now() - started)}`);
     } catch (err) {
-      w.notes.push(`${id} could not rejoin: ${(err as Error).message}; left down`);
-      this.lost.add(id);
-      this.health.faultNode(id, `lost/${id}`);
-      if (this.cluster.isRunning(id)) await this.cluster.kill(id);
+      await this.loseNode(id, w, `${id} could not rejoin: ${(err as Error).message}; left down`);
     }
   }
 
@@ -657,7 +1138,7 @@ export class Nemesis {
 }
 
 /** Faults that take a node out (they count against the healthy majority through open/close). */
-const nodeFaultKinds: ReadonlySet<FaultKind> = new Set(['kill-leader', 'kill', 'wipe', 'pause', 'restore']);
+const nodeFaultKinds: ReadonlySet<FaultKind> = new Set(['kill-leader', 'kill', 'wipe', 'pause', 'restore', 'rejoin-misordered', 'rollback-home', 'wipe-rejoined', 'foreign-cert']);
 
 function durationOf(spec: Extract<FaultSpec, { durationMs: number }>): number {
   return spec.durationMs;
@@ -665,4 +1146,34 @@ function durationOf(spec: Extract<FaultSpec, { durationMs: number }>): number {
 
 function secs(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Runs an operator step and throws, with its first line, if it failed. */
+async function must(what: string, step: Promise<OperatorResult>): Promise<OperatorResult> {
+  const r = await step;
+  if (r.code !== 0) throw new Error(`raft-signer cluster ${what} failed (exit ${r.code}): ${excerpt(r.output)}`);
+  return r;
+}
+
+/** The first line of a command's output, shortened for a note. */
+function excerpt(text: string, max = 200): string {
+  const line = text.trim().split('\n')[0] ?? '';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+/** The line a refused start ends with ("error: ..."), shortened for a note. */
+function refusalLine(text: string, max = 200): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const line = [...lines].reverse().find((l) => /^error\b/i.test(l)) ?? lines[lines.length - 1] ?? '(nothing written)';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+/** Copies the node certificate and key of one home (or a directory holding them) into another. */
+function copyTls(op: ClusterOperator, fromHome: string, toHome: string): void {
+  const from = op.tlsFiles(fromHome);
+  const to = op.tlsFiles(toHome);
+  fs.mkdirSync(path.dirname(to.cert), { recursive: true });
+  fs.copyFileSync(from.cert, to.cert);
+  fs.copyFileSync(from.key, to.key);
+  fs.chmodSync(to.key, 0o600);
 }

@@ -18,6 +18,11 @@ export const FAULT_KINDS = [
   'wipe',
   'restore',
   'partition-all',
+  'rejoin-misordered',
+  'rollback-home',
+  'wipe-rejoined',
+  'foreign-cert',
+  'duplicate-identity',
 ] as const;
 
 /**
@@ -43,6 +48,16 @@ export const FAULT_DESCRIPTIONS: Readonly<Record<FaultKind, string>> = {
   wipe: 'SIGKILL a node, delete its data directory (a replaced disk), bring it back as the product requires (remove, rejoin as a learner, promote)',
   restore: 'SIGKILL a node, put back an older copy of its data directory (a restored backup), restart it',
   'partition-all': 'cut every node off from every other: no majority anywhere for a while',
+  'rejoin-misordered':
+    "SIGKILL a node, delete its data directory, and do the rejoin procedure in a wrong order (started with join: true before `cluster remove`, add-learner before it is up, promote before it caught up, add-learner before remove, or started without join: true); it must rejoin in the end",
+  'rollback-home':
+    "image a node's whole home (frozen or stopped), later SIGKILL it and put the image back (whole home: refused by a peer, \"behind its own past\"; data/ only: refused by its own record), then rejoin it as a learner",
+  'wipe-rejoined':
+    'a second disk loss of a node rejoined before (join: true left in its config): restarted at once on a new store, it must not count (sometimes the leader is SIGKILLed meanwhile: no leader may be elected) until removed, re-added and promoted',
+  'foreign-cert':
+    "start a node with another node's tls/ (in a spare home, or in its own home while stopped): the start must be refused",
+  'duplicate-identity':
+    "start a second process with a node's certificate and key on another port (a home image started twice): the peers refuse it (\"duplicate identity\") and the cluster keeps its leader",
   'wipe-lagging':
     "cut a follower off so it lags, replace another follower's disk (SIGKILL, wipe, restart) while the leader cannot reach it, then SIGKILL the leader and heal (not in \"all\": three failures at once)",
   'restore-lagging':
@@ -50,7 +65,7 @@ export const FAULT_DESCRIPTIONS: Readonly<Record<FaultKind, string>> = {
 };
 
 /** Kinds that need the cluster to run as separate processes with a data directory and peer links. */
-export const FAULT_NEEDS: Readonly<Record<FaultKind, readonly ('pause' | 'terminate' | 'storage' | 'network')[]>> = {
+export const FAULT_NEEDS: Readonly<Record<FaultKind, readonly ('pause' | 'terminate' | 'storage' | 'network' | 'operator')[]>> = {
   'kill-leader': [],
   kill: [],
   pause: ['pause'],
@@ -63,6 +78,11 @@ export const FAULT_NEEDS: Readonly<Record<FaultKind, readonly ('pause' | 'termin
   wipe: ['storage'],
   restore: ['storage', 'pause'],
   'partition-all': ['network'],
+  'rejoin-misordered': ['storage', 'operator'],
+  'rollback-home': ['storage', 'operator', 'pause', 'terminate'],
+  'wipe-rejoined': ['storage', 'operator'],
+  'foreign-cert': ['operator'],
+  'duplicate-identity': ['operator', 'network'],
   'wipe-lagging': ['storage', 'network'],
   'restore-lagging': ['storage', 'network', 'pause'],
 };
@@ -81,6 +101,11 @@ const WEIGHTS: Readonly<Record<FaultKind, number>> = {
   wipe: 1,
   restore: 1,
   'partition-all': 0.4,
+  'rejoin-misordered': 1,
+  'rollback-home': 1,
+  'wipe-rejoined': 0.7,
+  'foreign-cert': 0.7,
+  'duplicate-identity': 0.8,
   'wipe-lagging': 1,
   'restore-lagging': 1,
 };
@@ -92,6 +117,21 @@ export type NodeTarget =
   | { role: 'follower'; pick: number }
   /** Node ids[index]. */
   | { role: 'node'; index: number };
+
+/** The wrong orders of the lost-disk procedure (docs/operations.md, "A lost or replaced disk"). */
+export const MISORDERED_REJOINS = [
+  /** join: true and started before `cluster remove` (runs, unnamed), then remove, add-learner, promote. */
+  'start-before-remove',
+  /** remove, then add-learner while the node is still down (the CLI retries), started meanwhile. */
+  'add-learner-before-start',
+  /** remove, start, add-learner, and promote at once, before it caught up. */
+  'promote-early',
+  /** started with join: true, add-learner before remove (refused: still a voter), then the procedure. */
+  'add-learner-before-remove',
+  /** remove, then started without join: true (refused at start), then the procedure. */
+  'start-without-join',
+] as const;
+export type MisorderedRejoin = (typeof MISORDERED_REJOINS)[number];
 
 export type FaultSpec =
   | { kind: 'kill-leader'; downMs: number }
@@ -109,6 +149,18 @@ export type FaultSpec =
   /** ageMs: if the node has no copy of its data yet, one is taken this long before the restore. */
   | { kind: 'restore'; target: NodeTarget; ageMs: number; downMs: number; oldest: boolean }
   | { kind: 'partition-all'; durationMs: number }
+  | { kind: 'rejoin-misordered'; target: NodeTarget; order: MisorderedRejoin; downMs: number }
+  /**
+   * image: how the image is taken (SIGSTOP and copy, or SIGTERM, copy and restart); scope: what
+   * is put back (the whole home, or only data/); ageMs: if the node has no image yet, one is taken
+   * this long before; oldest: which of its images.
+   */
+  | { kind: 'rollback-home'; target: NodeTarget; image: 'frozen' | 'stopped'; scope: 'home' | 'data'; ageMs: number; downMs: number; oldest: boolean }
+  /** killLeaderMs: how long the leader is down while the node runs unnamed (0: not killed). */
+  | { kind: 'wipe-rejoined'; target: NodeTarget; downMs: number; killLeaderMs: number }
+  /** from: whose tls/ (the pick-th other node); inPlace: in the node's own home (stopped) rather than a spare one. */
+  | { kind: 'foreign-cert'; target: NodeTarget; from: number; inPlace: boolean }
+  | { kind: 'duplicate-identity'; target: NodeTarget; durationMs: number }
   /** wipe: which follower loses its data (index among the followers); the other one lags. */
   | { kind: 'wipe-lagging' | 'restore-lagging'; lagMs: number; downMs: number; wipe: number };
 
@@ -152,7 +204,11 @@ export function planSchedule(options: ScheduleOptions): Episode[] {
     // has the least slack; only process faults, on a node other than the first one's.
     const processKinds = kinds.filter((k) => PROCESS_KINDS.has(k));
     if (minority >= 2 && isSingleNodeFault(first) && processKinds.length > 0 && random.chance(0.35)) {
-      faults.push(drawFault(random, random.pick(processKinds), n));
+      const second = drawFault(random, random.pick(processKinds), n);
+      // A home rolled back is caught by a live peer that saw its later terms, the leader above
+      // all: never together with a leader crash (the README's undetectable combination).
+      if (first.kind === 'rollback-home' && 'target' in second) second.target = { role: 'follower', pick: random.nextInt(n) };
+      faults.push(second);
     }
     const estimatedMs = Math.max(...faults.map((f) => estimateMs(f, n)));
     if (planned + gapMs + estimatedMs > budget) break;
@@ -218,6 +274,24 @@ function drawFault(random: SeededRandom, kind: FaultKind, n: number): FaultSpec 
       return { kind, target: drawTarget(random, n), ageMs: random.between(3000, 10000), downMs: random.between(300, 3000), oldest: random.chance(0.5) };
     case 'partition-all':
       return { kind, durationMs: random.between(1000, 4000) };
+    case 'rejoin-misordered':
+      return { kind, target: drawTarget(random, n), order: random.pick(MISORDERED_REJOINS), downMs: random.between(300, 2000) };
+    case 'rollback-home':
+      return {
+        kind,
+        target: drawTarget(random, n),
+        image: random.chance(0.5) ? 'frozen' : 'stopped',
+        scope: random.chance(0.75) ? 'home' : 'data',
+        ageMs: random.between(3000, 8000),
+        downMs: random.between(300, 2000),
+        oldest: random.chance(0.5),
+      };
+    case 'wipe-rejoined':
+      return { kind, target: drawTarget(random, n), downMs: random.between(300, 2000), killLeaderMs: random.chance(0.5) ? random.between(1000, 2500) : 0 };
+    case 'foreign-cert':
+      return { kind, target: drawTarget(random, n), from: random.nextInt(Math.max(1, n - 1)), inPlace: random.chance(0.4) };
+    case 'duplicate-identity':
+      return { kind, target: random.chance(0.6) ? { role: 'leader' } : drawTarget(random, n), durationMs: random.between(2000, 6000) };
     case 'wipe-lagging':
     case 'restore-lagging':
       return { kind, lagMs: random.between(1500, 5000), downMs: random.between(2000, 5000), wipe: random.nextInt(2) };
@@ -225,7 +299,15 @@ function drawFault(random: SeededRandom, kind: FaultKind, n: number): FaultSpec 
 }
 
 function isSingleNodeFault(f: FaultSpec): boolean {
-  return f.kind === 'kill' || f.kind === 'pause' || f.kind === 'kill-leader' || f.kind === 'wipe';
+  return (
+    f.kind === 'kill' ||
+    f.kind === 'pause' ||
+    f.kind === 'kill-leader' ||
+    f.kind === 'wipe' ||
+    f.kind === 'rejoin-misordered' ||
+    f.kind === 'rollback-home' ||
+    (f.kind === 'foreign-cert' && f.inPlace)
+  );
 }
 
 /** Planned length; restarts are assumed to take about two seconds to start and catch up. */
@@ -245,6 +327,16 @@ function estimateMs(f: FaultSpec, n: number): number {
       return f.lagMs + 1500 + f.downMs + 3 * restart;
     case 'rolling-restart':
       return n * (restart + f.settleMs);
+    case 'rejoin-misordered':
+      return f.downMs + 3 * restart;
+    case 'rollback-home':
+      return f.ageMs + f.downMs + 4 * restart;
+    case 'wipe-rejoined':
+      return f.downMs + f.killLeaderMs + 5 * restart;
+    case 'foreign-cert':
+      return f.inPlace ? 2 * restart : restart / 2;
+    case 'duplicate-identity':
+      return f.durationMs + restart / 2;
     case 'isolate-leader':
     case 'split':
     case 'one-way':

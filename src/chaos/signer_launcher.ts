@@ -34,6 +34,64 @@ export interface SignerNodeView {
   term: number | null;
   commitIndex: number | null;
   appliedIndex: number | null;
+  /** The leader this node follows, when it says (null when it did not answer or knows none). */
+  leader?: string | null;
+  /** This node's store id (its incarnation), when it says. */
+  storeId?: string | null;
+  /** Whether the membership names this very store (false: a new store, which counts for nothing). */
+  storeNamed?: boolean | null;
+}
+
+/** What an operator's command answered. */
+export interface OperatorResult {
+  code: number;
+  /** Its output, stdout and stderr together. */
+  output: string;
+}
+
+/** A node process started on a home other than the node's own (a spare or copied home). */
+export interface SpareProcess {
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  running(): boolean;
+  /** What it wrote so far. */
+  output(): string;
+  kill(): Promise<void>;
+}
+
+/**
+ * The operator's hands on the cluster, for the operator faults (procedures done in the wrong
+ * order, homes rolled back, certificates in the wrong place): each step as an operator does it
+ * with the real CLI and files, so that the product's refusals are what the harness sees.
+ */
+export interface ClusterOperator {
+  /** The node's whole home: config.yaml, tls/, data/, the store's high-water record, peer marks. */
+  home(id: string): string;
+  /** Sets `join` in the node's config.yaml. */
+  setJoin(id: string, join: boolean): void;
+  /** `join` in the node's config.yaml. */
+  joinFlag(id: string): boolean;
+  /** `cluster remove --id ID` with the admin certificate, asking the other members. */
+  remove(id: string, timeoutMs?: number): Promise<OperatorResult>;
+  /** `cluster add-learner --id ID --address ADDR` (the leader asks the node for its store id). */
+  addLearner(id: string, timeoutMs?: number): Promise<OperatorResult>;
+  /** `cluster promote --id ID`. */
+  promote(id: string, timeoutMs?: number): Promise<OperatorResult>;
+  /** `cluster transfer-leader` (to the most up-to-date other voter), asking every member. */
+  transferLeader(timeoutMs?: number): Promise<OperatorResult>;
+  /** The node certificate and key files of a home. */
+  tlsFiles(home: string): { cert: string; key: string };
+  /**
+   * A spare home made from node `id`'s (as from a machine image: config, tls/, keys, no data/ and
+   * no records), in `dir`, with `join: true`, a port of its own and no validator addresses (so
+   * that, if it ran, it would serve no validator node).
+   */
+  spareHome(id: string, dir: string): string;
+  /** Starts `raft-signer start --home HOME` as `name`; killed with the cluster. */
+  startSpare(name: string, home: string): SpareProcess;
+  /** How many bytes the node's log holds now (to read what a start writes: logSince). */
+  logSize(id: string): number;
+  logSince(id: string, offset: number): string;
 }
 
 /** The faults a cluster can take; the nemesis draws only among those. */
@@ -45,7 +103,9 @@ export type SignerCapability =
   /** Wiping or replacing the data directory. */
   | 'storage'
   /** The nodes talk to each other through peerRoute (so network faults reach them). */
-  | 'network';
+  | 'network'
+  /** An operator can act on homes, certificates and the membership (SignerCluster.operator). */
+  | 'operator';
 
 export interface SignerCluster {
   readonly ids: readonly string[];
@@ -70,6 +130,8 @@ export interface SignerCluster {
    * no such procedure (then the node is simply started again).
    */
   rejoinWithEmptyStore?(id: string, waitCaughtUp: () => Promise<void>): Promise<void>;
+  /** The operator's steps, one by one (absent: the operator faults are not drawn). */
+  readonly operator?: ClusterOperator;
   /** Every node's view; a node that does not answer within the deadline has role null. */
   status(deadlineMs?: number): Promise<SignerNodeView[]>;
   /** The node's log file, if it keeps one. */

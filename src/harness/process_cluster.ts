@@ -36,6 +36,8 @@ export interface ProcessClusterOptions {
 
 export class ProcessCluster {
   private readonly procs = new Map<string, ChildProcess>();
+  /** Processes started on homes other than the testnet's own (a spare or copied home). */
+  private readonly extras = new Map<string, ChildProcess>();
   private readonly logFiles = new Map<string, string>();
   private readonly adminTls: TlsPem;
 
@@ -96,6 +98,30 @@ export class ProcessCluster {
     fs.closeSync(fd);
     this.procs.set(id, child);
     return child;
+  }
+
+  /**
+   * Starts `raft-signer start` on any home (a spare home, a copy of a node's home), as `name`; its
+   * output goes to `<root>/<name>.log`. Such processes are killed with the cluster.
+   */
+  startHome(name: string, home: string): ChildProcess {
+    const old = this.extras.get(name);
+    if (old !== undefined && old.exitCode === null && old.signalCode === null) throw new Error(`${name} is already running`);
+    const fd = fs.openSync(path.join(this.root, `${name}.log`), 'a');
+    const child = spawn(process.execPath, [CLI_ENTRY, 'start', '--home', home], { stdio: ['ignore', fd, fd], env: this.env });
+    fs.closeSync(fd);
+    this.extras.set(name, child);
+    return child;
+  }
+
+  /** SIGKILLs a process startHome started and waits for it to be gone. */
+  async killHome(name: string): Promise<void> {
+    const child = this.extras.get(name);
+    if (child === undefined) return;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
   }
 
   startAll(): void {
@@ -206,11 +232,12 @@ export class ProcessCluster {
    */
   killAllSync(): void {
     for (const [id, child] of this.procs) if (this.isRunning(id)) child.kill('SIGKILL');
+    for (const child of this.extras.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 
   /** Kills every process and removes the cluster's files. */
   async destroy(options: { keepFiles?: boolean } = {}): Promise<void> {
-    await Promise.all(this.ids.map((id) => this.kill(id)));
+    await Promise.all([...this.ids.map((id) => this.kill(id)), ...[...this.extras.keys()].map((name) => this.killHome(name))]);
     for (const [id, child] of this.procs) if (this.isRunning(id)) await exited(child);
     if (!options.keepFiles) fs.rmSync(this.root, { recursive: true, force: true });
   }

@@ -20,6 +20,14 @@ function chaosNodeProcesses(): string[] {
 /** A seed whose schedule, with only restore faults, has a restore-lagging episode and then a restore of a copy 4 s old. */
 const RESTORE_SEED = 41;
 
+/**
+ * A seed whose 45 s schedule with only the operator faults starts with a second disk loss of a
+ * rejoined node while the leader is SIGKILLed, then a whole home rolled back, then a start with
+ * another node's tls/ and a second process with a node's identity (if time allows).
+ */
+const OPERATOR_SEED = 1452;
+const OPERATOR_KINDS = ['rejoin-misordered', 'rollback-home', 'wipe-rejoined', 'foreign-cert', 'duplicate-identity'] as const;
+
 describe('chaos run of a real 3-node cluster', () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'chaos-ci-'));
   afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
@@ -86,4 +94,38 @@ describe('chaos run of a real 3-node cluster', () => {
       fs.rmSync(restoreOut, { recursive: true, force: true });
     }
   }, 90_000);
+
+  test('operator faults: each is refused or kept out as documented, the nodes rejoin, and nothing is double-signed', async () => {
+    const before = chaosNodeProcesses();
+    const report = await runChaos({ nodes: 3, chains: 1, durationMs: 45_000, blockTimeMs: 300, seed: OPERATOR_SEED, faults: [...OPERATOR_KINDS], outDir: null });
+    if (!report.safety.ok || report.unexpectedOutcomes.length > 0) process.stdout.write(`${formatSummary(report)}\n${JSON.stringify(report.faults, null, 2)}\n`);
+    expect(report.safety.conflicts).toEqual([]);
+    expect(report.safety.badSignatures).toEqual([]);
+    expect(report.unexpectedOutcomes).toEqual([]);
+    const notesOf = (kind: string): string[] => report.faults.filter((f) => f.kind === kind).map((f) => f.notes.join('; '));
+
+    // (c) The node rejoined before lost its disk again: it started on its new store, the leader
+    // was SIGKILLed meanwhile and no leader was elected, then it was re-added.
+    const second = notesOf('wipe-rejoined');
+    expect(second.length).toBeGreaterThanOrEqual(1);
+    for (const notes of second) {
+      expect(notes).toMatch(/started on a new store .*without refusing/);
+      expect(notes).toMatch(/SIGKILLed for .*: no leader meanwhile/);
+      expect(notes).toMatch(/removed, re-added as a learner and promoted/);
+    }
+    // (b) The whole home put back: refused by a peer, then rejoined as a learner.
+    const rollbacks = notesOf('rollback-home');
+    expect(rollbacks.length).toBeGreaterThanOrEqual(1);
+    for (const notes of rollbacks) {
+      expect(notes).toMatch(/refused by node\d \("behind its own past"\)/);
+      expect(notes).toMatch(/rejoined as a learner and was promoted/);
+    }
+    // (d) Whichever of these had time to run.
+    for (const notes of notesOf('foreign-cert')) expect(notes).toMatch(/start refused in .*: the certificate is node\d's, not node\d's/);
+    for (const notes of notesOf('duplicate-identity')) expect(notes).toMatch(/leader node\d kept term \d+/);
+    for (const notes of notesOf('rejoin-misordered')) expect(notes).toMatch(/rejoined as a learner and was promoted/);
+    expect(report.skippedFaults).toEqual([]);
+    expect(report.liveness.withMajority.servedPct ?? 0).toBeGreaterThan(50);
+    expect(chaosNodeProcesses()).toEqual(before);
+  }, 120_000);
 });

@@ -16,7 +16,7 @@ describe('nemesis schedule', () => {
   });
 
   test('a ten-minute schedule draws every kind and fits in the run', () => {
-    const episodes = planSchedule({ seed: 7, nodes: 3, durationMs: 600_000, tailMs: 3000 });
+    const episodes = planSchedule({ seed: 3, nodes: 3, durationMs: 600_000, tailMs: 3000 });
     const kinds = new Set(episodes.flatMap((e) => e.faults.map((f) => f.kind)));
     expect([...kinds].sort()).toEqual([...FAULT_KINDS].sort());
     const planned = 2000 + episodes.reduce((s, e) => s + e.gapMs + e.estimatedMs, 0);
@@ -33,6 +33,17 @@ describe('nemesis schedule', () => {
     expect(doubles.every((e) => e.faults.length <= 2 && (e.faults[1]?.kind === 'pause' || e.faults[1]?.kind === 'kill'))).toBe(true);
     const splits = episodes.flatMap((e) => e.faults).filter((f) => f.kind === 'split');
     expect(splits.every((f) => f.kind === 'split' && f.minority.length >= 1 && f.minority.length <= 2)).toBe(true);
+  });
+
+  test('with five nodes, a home rolled back is never combined with a fault of the leader', () => {
+    // The README's undetectable combination: the peers that saw past the image, the leader
+    // first, must stay up; a second fault meanwhile is only ever a follower's.
+    const episodes = planSchedule({ seed: 3, nodes: 5, durationMs: 600_000, kinds: ['rollback-home', 'kill', 'pause'] });
+    const combined = episodes.filter((e) => e.faults.length === 2 && e.faults[0]?.kind === 'rollback-home');
+    expect(combined.length).toBeGreaterThan(0);
+    for (const e of combined) expect(e.faults[1]).toMatchObject({ target: { role: 'follower' } });
+    // With three nodes, never combined at all.
+    expect(planSchedule({ seed: 3, nodes: 3, durationMs: 600_000, kinds: ['rollback-home', 'kill', 'pause'] }).every((e) => e.faults.length === 1)).toBe(true);
   });
 
   test('no kinds, no faults; --faults parsing', () => {

@@ -157,13 +157,19 @@ describe('InstallSnapshot for an entry the follower already holds', () => {
     const h = new ClusterHarness(ids3);
     h.campaign('a');
     h.tickAll(2);
+    h.isolate('c');
     h.propose('a', 'x1');
+    h.propose('a', 'x2');
+    const a0 = h.raft('a');
     const c = h.raft('c');
-    // c holds two more entries of an old term that no leader will keep.
+    // c holds the leader's entries (not knowing they are committed), then two more of its own that
+    // no leader has.
+    c.log.append(a0.log.slice(c.log.lastIndex() + 1, a0.log.lastIndex() + 1, 100, 1 << 20));
     c.log.append([
-      { term: c.term, index: c.log.lastIndex() + 1, type: 0, data: Buffer.from('stale1') },
-      { term: c.term, index: c.log.lastIndex() + 2, type: 0, data: Buffer.from('stale2') },
+      { term: a0.term, index: c.log.lastIndex() + 1, type: 0, data: Buffer.from('stale1') },
+      { term: a0.term, index: c.log.lastIndex() + 2, type: 0, data: Buffer.from('stale2') },
     ]);
+    expect(c.log.commit).toBeLessThan(a0.log.commit);
     const snapIndex = h.raft('a').log.commit;
     const a = h.raft('a');
     c.step({

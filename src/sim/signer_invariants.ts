@@ -10,7 +10,9 @@
 //       kept here independently of signer/filepv_rules.ts, replays the committed requests);
 //   (d) the releasing node had durably applied that entry when it released;
 //   (e) every node decides every committed request as the reference model does (sign, answer
-//       with the stored signature, refuse): the replicated state machine is deterministic.
+//       with the stored signature, refuse): the replicated state machine is deterministic;
+//   (f) no signature leaves a node that the membership names with another store than the one it
+//       runs on (a lost or replaced disk): that node refuses until it is rejoined as a learner.
 //
 // (a) and (b) are what a validator is slashed for or chokes on; (c) and (d) are the one rule
 // itself, so that a sign path that merely got lucky in a run is still caught.
@@ -38,6 +40,8 @@ export interface ReleasedSignature {
   node: NodeId;
   /** The last log index whose effects the releasing node's disk holds, at the moment of release. */
   durableApplied: number;
+  /** The releasing node's membership names it with another store than the one it runs on. */
+  foreignStore?: boolean;
 }
 
 export interface SignerCheckOptions {
@@ -211,6 +215,11 @@ export class SignerInvariantChecker {
       );
     } else if (!Buffer.from(first.signature).equals(Buffer.from(r.signature))) {
       this.fail(`signer safety (two signatures for one vote): ${first.node} and ${r.node} released different signatures of the same bytes at ${where}`);
+    }
+
+    // (f) not from a store the membership does not name.
+    if (r.foreignStore) {
+      this.fail(`signer safety (released from a store the membership does not name): ${r.node} released ${describe(r.signedBytes, r.step)} for ${where}`);
     }
 
     // (c) committed and accepted by the rules; (d) durably applied by the releasing node.

@@ -43,6 +43,10 @@ function runJob(job: Job): SimulationResult[] {
     signEntries: 0,
     forwards: 0,
     coalesced: 0,
+    storesLost: 0,
+    rejoined: 0,
+    ignoredAnswers: 0,
+    foreignStoreRefusals: 0,
   };
   for (const seed of job.seeds) {
     const r = runSimulation({

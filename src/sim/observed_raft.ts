@@ -6,6 +6,9 @@
 // configuration named for the sender at that moment. The rule under test is raft.ts's
 // `countable()`; this observes its effect from the outside, so a core that counts a store the
 // membership does not name is caught by what it does, not by asking it.
+//
+// `CountsAnyStoreRaft` is the deliberately broken core (`--broken count-any-store`): the same with
+// `countable()` always true, what the core did before members were named with their store.
 
 import { Raft } from '../raft/raft';
 import { Incarnation, incarnationOf, Message, MessageType, NodeId, Role } from '../raft/types';
@@ -84,5 +87,12 @@ export class ObservedRaft extends Raft {
     } else if (sender !== named && (conf.voters.includes(m.from) || conf.learners.includes(m.from))) {
       observer.ignored();
     }
+  }
+}
+
+/** BROKEN, tests and `--broken count-any-store` only: counts every answer, whatever store it comes from. */
+export class CountsAnyStoreRaft extends ObservedRaft {
+  protected override countable(_m: Message): boolean {
+    return true;
   }
 }

@@ -25,7 +25,7 @@ import { SignRefusalReason, SignRequest } from '../signer/sign_types';
 import type { StateMachineOp } from '../storage/raft_storage';
 import { EventQueue } from './event_queue';
 import { MemoryRaftDisk, persistReady, StateMachineWrite } from './memory_raft_disk';
-import { CountedAnswer, ObservedRaft } from './observed_raft';
+import { CountedAnswer, CountsAnyStoreRaft, ObservedRaft } from './observed_raft';
 import { RaftInvariantChecker } from './raft_invariants';
 import { SignerCheckOptions, SignerInvariantChecker } from './signer_invariants';
 import { SignNodeView, SignPathHost, SimSignPath } from './sim_sign_path';
@@ -49,9 +49,18 @@ export interface SimulationOptions {
    * the default is.
    */
   raftFactory?: (config: RaftConfig, persisted?: RaftPersistedState) => Raft;
+  /**
+   * A deliberately broken core that counts votes, pre-votes and acknowledgements from any store,
+   * not only the one the membership names (CountsAnyStoreRaft; tests and `--broken count-any-store`).
+   */
+  countAnyStore?: boolean;
   /** Check that only answers from the store the membership names are counted (default true). */
   incarnationCheck?: boolean;
-
+  /**
+   * Report the Raft checks (and stop at the first violation; default true). Off, only the signer's
+   * checks count, to show what a broken core costs a validator (tests only).
+   */
+  raftChecks?: boolean;
   /** Mix in lost disks, second lost disks and homes put back from a pre-first-start copy (default true). */
   storeFaults?: boolean;
   /** A deliberately unsafe driver that sends messages before persisting (tests only). */
@@ -305,7 +314,8 @@ class Simulation {
     this.chaosMs = opts.chaosMs ?? 5000;
     this.livenessMs = opts.livenessMs ?? 3000;
     this.compactEvery = opts.compactEvery ?? 25;
-    this.factory = opts.raftFactory ?? ((c, p) => new ObservedRaft(c, p));
+    if (opts.raftFactory && opts.countAnyStore) throw new Error('countAnyStore builds its own core: give raftFactory or countAnyStore, not both');
+    this.factory = opts.raftFactory ?? (opts.countAnyStore ? (c, p) => new CountsAnyStoreRaft(c, p) : (c, p) => new ObservedRaft(c, p));
     this.nextNodeNumber = opts.nodes;
     this.releaseCheckIndex = opts.releaseCheckIndex ?? 'disk';
 
@@ -340,9 +350,8 @@ class Simulation {
   }
 
   private violations(): string[] {
-    return this.signerChecker.violations.length === 0
-      ? this.checker.violations
-      : [...this.checker.violations, ...this.signerChecker.violations];
+    const raft = this.opts.raftChecks === false ? [] : this.checker.violations;
+    return this.signerChecker.violations.length === 0 ? raft : [...raft, ...this.signerChecker.violations];
   }
 
   run(): SimulationResult {
@@ -365,7 +374,7 @@ class Simulation {
       this.now = ev.at;
       this.events++;
       this.handle(ev.value);
-      if (this.checker.violations.length > 0 || this.signerChecker.violations.length > 0) break;
+      if ((this.opts.raftChecks !== false && this.checker.violations.length > 0) || this.signerChecker.violations.length > 0) break;
     }
     if (this.violations().length === 0) this.checkNothingCommittedLost();
     if (this.violations().length === 0 && this.commitAfterHeal === null) {

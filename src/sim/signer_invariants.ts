@@ -49,6 +49,8 @@ export interface SignerCheckOptions {
   committed?: boolean;
   /** Check (d), durably applied by the releasing node (default true). */
   durable?: boolean;
+  /** Check (e), every node decides as the FilePV rules do (default true). */
+  agreement?: boolean;
 }
 
 interface Watermark {
@@ -86,6 +88,7 @@ export class SignerInvariantChecker {
   private readonly publicKeys = new Map<string, crypto.KeyObject | null>();
   private readonly checkCommitted: boolean;
   private readonly checkDurable: boolean;
+  private readonly checkAgreement: boolean;
 
   constructor(
     private readonly clock: () => number,
@@ -93,6 +96,7 @@ export class SignerInvariantChecker {
   ) {
     this.checkCommitted = options.committed ?? true;
     this.checkDurable = options.durable ?? true;
+    this.checkAgreement = options.agreement ?? true;
   }
 
   private fail(message: string): void {
@@ -151,6 +155,7 @@ export class SignerInvariantChecker {
 
   /** (e) Node `node` applied the entry at `index` and decided its requests so. */
   onDecided(node: NodeId, index: number, decided: readonly DecisionKind[]): void {
+    if (!this.checkAgreement) return;
     const expected = this.expected.get(index) ?? [];
     for (let i = 0; i < Math.max(expected.length, decided.length); i++) {
       if (expected[i] !== decided[i]) {

@@ -65,6 +65,12 @@ export interface SimulationOptions {
   raftChecks?: boolean;
   /** Mix in lost disks, second lost disks and homes put back from a pre-first-start copy (default true). */
   storeFaults?: boolean;
+  /**
+   * Lose stores whatever the membership can spare, in the middle of a membership change or of a
+   * majority (tests only). Safety must still hold; the liveness and durability checks are skipped,
+   * since a majority's lost disks rightly stop the cluster or lose committed entries.
+   */
+  recklessStoreFaults?: boolean;
   /** A deliberately unsafe driver that sends messages before persisting (tests only). */
   sendBeforePersist?: boolean;
   /** Validator nodes asking for signatures (default true); without them the signer machine only applies. */
@@ -378,13 +384,14 @@ class Simulation {
       this.handle(ev.value);
       if ((this.opts.raftChecks !== false && this.checker.violations.length > 0) || this.signerChecker.violations.length > 0) break;
     }
-    if (this.violations().length === 0) this.checkNothingCommittedLost();
-    if (this.violations().length === 0 && this.commitAfterHeal === null) {
+    const progressExpected = !this.opts.recklessStoreFaults;
+    if (progressExpected && this.violations().length === 0) this.checkNothingCommittedLost();
+    if (progressExpected && this.violations().length === 0 && this.commitAfterHeal === null) {
       this.checker.violations.push(
         `liveness: no proposal committed within ${this.livenessMs}ms after every fault healed (t=${this.healAt}ms)`,
       );
     }
-    if (this.violations().length === 0 && this.opts.signing !== false) {
+    if (progressExpected && this.violations().length === 0 && this.opts.signing !== false) {
       // A chain whose validator nodes all reach nodes that may not sign (not a voter, or on a store
       // the membership does not name, as when the operator never did the learner procedure) is
       // refused by design; every other chain must sign again.
@@ -974,7 +981,8 @@ class Simulation {
     };
     const named = (n: SimNode): boolean => n.incarnation === incarnationOf(cs, n.id);
     const members = [...cs.voters, ...cs.learners].map(live).filter((n): n is SimNode => n !== null);
-    if (!this.membershipSettled(cs)) return;
+    const reckless = this.opts.recklessStoreFaults === true;
+    if (!reckless && !this.membershipSettled(cs)) return;
     // The members still named with their store once `n`'s is gone: a quorum of the voters, and of
     // the voters and learners together (a learner may be promoted meanwhile, even one whose store
     // was just lost: the core's caught-up check reads the progress it had before).
@@ -985,6 +993,7 @@ class Simulation {
         return m !== null && m !== n && named(m);
       }).length;
     const spare = (n: SimNode): boolean =>
+      reckless ||
       namedWithout(n, cs.voters) >= quorum(cs.voters.length) && namedWithout(n, [...cs.voters, ...cs.learners]) >= quorum(cs.voters.length + cs.learners.length);
     const firstLoss = members.filter((n) => cs.voters.includes(n.id) && named(n) && spare(n));
     let candidates: SimNode[];

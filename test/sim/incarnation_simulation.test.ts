@@ -5,7 +5,7 @@
 // soon, late, in a wrong order, or never. The real core counts no vote, pre-vote or
 // acknowledgement from a store the membership does not name; a core that does (CountsAnyStoreRaft,
 // what the core did before incarnations) is caught: by the check on what was counted, and with that
-// check off by its consequences.
+// check off by its consequences, up to a double sign.
 
 import { RaftConfig, RaftPersistedState } from '../../src/raft/raft';
 import { MessageType, Role } from '../../src/raft/types';
@@ -131,5 +131,20 @@ describe('simulation with lost and replaced stores', () => {
     const found = firstCaught({ countAnyStore: true, incarnationCheck: false, raftChecks: false }, 300, /./);
     expect(found?.violation).toMatch(/signer (agreement|safety \((released outside the log|double sign|two signatures for one vote))/);
     expect(fixedCoreFailures({}, found?.seed ?? 300)).toEqual([]);
+  });
+
+  test('and it really double-signs: with stores lost recklessly and only the conflict check on, two conflicting votes leave the cluster', () => {
+    // Stores lost even in the middle of a membership change or of a majority: the real core may
+    // then stop (no liveness is asked), but must stay safe.
+    const signerOnly: Omit<SimulationOptions, 'seed' | 'nodes'> = {
+      recklessStoreFaults: true,
+      incarnationCheck: false,
+      raftChecks: false,
+      signerChecks: { committed: false, durable: false, agreement: false },
+    };
+    const found = firstCaught({ countAnyStore: true, ...signerOnly }, 300, /signer safety \(double sign\)/);
+    expect(found?.violation).toMatch(/double sign\): at chain sim-chain-\d key \w+ \d+\/\d+\/\d n\d released (proposal|prevote|precommit) for (block \w+|nil) .* and n\d released (proposal|prevote|precommit) for (block \w+|nil)/);
+    // The real core on the same seeds and faults, with every safety check on.
+    expect(fixedCoreFailures({ recklessStoreFaults: true }, found?.seed ?? 300)).toEqual([]);
   });
 });

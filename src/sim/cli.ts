@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run sim -- --seeds N [--seed S] [--nodes 3|5] [--chaos-ms MS] [--release-check core|disk]
-// [--broken release-before-commit|release-without-apply]`: runs the deterministic simulation (Raft
+// [--broken release-before-commit|release-without-apply|count-any-store]`: runs the deterministic simulation (Raft
 // core, signer state machine, sign path, validator nodes) over many seeds (both CPU cores), prints
 // one summary line (seeds, events, violations, time, then the signatures released and the
 // refusals answered), and on a violation the seed and the command that replays it. Exits non-zero
@@ -11,7 +11,8 @@ import os from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { runSimulation, SimulationResult } from './raft_simulation';
 
-type Broken = 'release-before-commit' | 'release-without-apply';
+type Broken = 'release-before-commit' | 'release-without-apply' | 'count-any-store';
+const BROKEN: Broken[] = ['release-before-commit', 'release-without-apply', 'count-any-store'];
 
 interface Job {
   seeds: number[];
@@ -43,6 +44,10 @@ function runJob(job: Job): SimulationResult[] {
     signEntries: 0,
     forwards: 0,
     coalesced: 0,
+    storesLost: 0,
+    rejoined: 0,
+    ignoredAnswers: 0,
+    foreignStoreRefusals: 0,
   };
   for (const seed of job.seeds) {
     const r = runSimulation({
@@ -52,6 +57,7 @@ function runJob(job: Job): SimulationResult[] {
       releaseCheckIndex: job.releaseCheck,
       releaseBeforeCommit: job.broken === 'release-before-commit',
       releaseWithoutApply: job.broken === 'release-without-apply',
+      countAnyStore: job.broken === 'count-any-store',
     });
     total.events += r.events;
     total.signRequests += r.signRequests;
@@ -77,7 +83,7 @@ async function main(): Promise<void> {
     .option('--chaos-ms <ms>', 'virtual milliseconds of faults per seed', positiveInt)
     .option('--workers <n>', 'worker threads', positiveInt, Math.max(1, Math.min(os.cpus().length, 4)))
     .option('--release-check <index>', "the applied index a release trusts: 'disk' (durable, the default) or 'core' (Raft's log.applied, ahead of the disk during a snapshot install)")
-    .option('--broken <variant>', 'run a deliberately broken sign path: release-before-commit or release-without-apply');
+    .option('--broken <variant>', 'run a deliberately broken variant: the sign path release-before-commit or release-without-apply, or the core count-any-store (counts answers from any store)');
   program.parse();
   const o = program.opts<{ seeds: number; seed?: number; nodes?: number; chaosMs?: number; workers: number; releaseCheck?: string; broken?: string }>();
   if (o.nodes !== undefined && o.nodes !== 3 && o.nodes !== 5) {
@@ -88,8 +94,8 @@ async function main(): Promise<void> {
     console.error("--release-check must be 'core' or 'disk'");
     process.exit(2);
   }
-  if (o.broken !== undefined && o.broken !== 'release-before-commit' && o.broken !== 'release-without-apply') {
-    console.error('--broken must be release-before-commit or release-without-apply');
+  if (o.broken !== undefined && !BROKEN.includes(o.broken as Broken)) {
+    console.error('--broken must be release-before-commit, release-without-apply or count-any-store');
     process.exit(2);
   }
   const job = { nodes: o.nodes ?? null, chaosMs: o.chaosMs, releaseCheck: o.releaseCheck as Job['releaseCheck'], broken: o.broken as Broken | undefined };

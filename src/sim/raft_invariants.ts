@@ -1,7 +1,9 @@
 // The safety properties of Raft (paper figure 3), checked incrementally as a simulation runs, so
-// that a violation is reported at the event that caused it.
+// that a violation is reported at the event that caused it; and one of ours: only the store a
+// membership names for a member counts (see ConfState in src/raft/types.ts).
 
-import { Entry, NodeId } from '../raft/types';
+import { Entry, MessageType, NodeId } from '../raft/types';
+import type { CountedAnswer } from './observed_raft';
 
 /** What the checker needs to see of a node's log. */
 export interface LogView {
@@ -91,6 +93,22 @@ export class RaftInvariantChecker {
     }
   }
 
+  /**
+   * A candidate or leader counted an answer (it changed its tally or the sender's match index;
+   * observed_raft.ts). Incarnations: it must come from the store the receiver's configuration
+   * names for the sender. A vote, pre-vote or acknowledgement from any other store (a disk that
+   * was lost or replaced, or a copy) comes from a store that never made the promises the old one
+   * made, and counting it can elect a node that lacks committed entries.
+   */
+  onCounted(a: CountedAnswer): void {
+    if (a.senderIncarnation === a.namedIncarnation) return;
+    const what = a.effect === 'tally' ? `${answerName(a.type)} (its tally changed)` : `${answerName(a.type)} (its match index for ${a.from} changed)`;
+    this.fail(
+      `incarnations: ${a.receiver} (${a.role}, term ${a.term}) counted ${/^[aeiou]/.test(what) ? 'an' : 'a'} ${what} from ${a.from}'s store ${a.senderIncarnation || "''"} ` +
+        `where its configuration names ${a.namedIncarnation || "''"}`,
+    );
+  }
+
   /** The term applied at `index` by anyone, if any. */
   committedTerm(index: number): number | undefined {
     return this.appliedAt[index]?.term;
@@ -98,6 +116,21 @@ export class RaftInvariantChecker {
 
   highestCommitted(): number {
     return this.maxApplied;
+  }
+}
+
+function answerName(t: MessageType): string {
+  switch (t) {
+    case MessageType.VoteResponse:
+      return 'vote';
+    case MessageType.PreVoteResponse:
+      return 'pre-vote';
+    case MessageType.AppendResponse:
+      return 'append acknowledgement';
+    case MessageType.HeartbeatResponse:
+      return 'heartbeat answer';
+    default:
+      return `message of type ${t}`;
   }
 }
 

@@ -10,7 +10,9 @@
 //       kept here independently of signer/filepv_rules.ts, replays the committed requests);
 //   (d) the releasing node had durably applied that entry when it released;
 //   (e) every node decides every committed request as the reference model does (sign, answer
-//       with the stored signature, refuse): the replicated state machine is deterministic.
+//       with the stored signature, refuse): the replicated state machine is deterministic;
+//   (f) no signature leaves a node that the membership names with another store than the one it
+//       runs on (a lost or replaced disk): that node refuses until it is rejoined as a learner.
 //
 // (a) and (b) are what a validator is slashed for or chokes on; (c) and (d) are the one rule
 // itself, so that a sign path that merely got lucky in a run is still caught.
@@ -38,6 +40,8 @@ export interface ReleasedSignature {
   node: NodeId;
   /** The last log index whose effects the releasing node's disk holds, at the moment of release. */
   durableApplied: number;
+  /** The releasing node's membership names it with another store than the one it runs on. */
+  foreignStore?: boolean;
 }
 
 export interface SignerCheckOptions {
@@ -45,6 +49,8 @@ export interface SignerCheckOptions {
   committed?: boolean;
   /** Check (d), durably applied by the releasing node (default true). */
   durable?: boolean;
+  /** Check (e), every node decides as the FilePV rules do (default true). */
+  agreement?: boolean;
 }
 
 interface Watermark {
@@ -82,6 +88,7 @@ export class SignerInvariantChecker {
   private readonly publicKeys = new Map<string, crypto.KeyObject | null>();
   private readonly checkCommitted: boolean;
   private readonly checkDurable: boolean;
+  private readonly checkAgreement: boolean;
 
   constructor(
     private readonly clock: () => number,
@@ -89,6 +96,7 @@ export class SignerInvariantChecker {
   ) {
     this.checkCommitted = options.committed ?? true;
     this.checkDurable = options.durable ?? true;
+    this.checkAgreement = options.agreement ?? true;
   }
 
   private fail(message: string): void {
@@ -147,6 +155,7 @@ export class SignerInvariantChecker {
 
   /** (e) Node `node` applied the entry at `index` and decided its requests so. */
   onDecided(node: NodeId, index: number, decided: readonly DecisionKind[]): void {
+    if (!this.checkAgreement) return;
     const expected = this.expected.get(index) ?? [];
     for (let i = 0; i < Math.max(expected.length, decided.length); i++) {
       if (expected[i] !== decided[i]) {
@@ -211,6 +220,11 @@ export class SignerInvariantChecker {
       );
     } else if (!Buffer.from(first.signature).equals(Buffer.from(r.signature))) {
       this.fail(`signer safety (two signatures for one vote): ${first.node} and ${r.node} released different signatures of the same bytes at ${where}`);
+    }
+
+    // (f) not from a store the membership does not name.
+    if (r.foreignStore) {
+      this.fail(`signer safety (released from a store the membership does not name): ${r.node} released ${describe(r.signedBytes, r.step)} for ${where}`);
     }
 
     // (c) committed and accepted by the rules; (d) durably applied by the releasing node.

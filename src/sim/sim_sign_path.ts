@@ -11,6 +11,10 @@
 //      decision for that position (same request, same term), or else what its own record says;
 //   4. no leader, no quorum, a passed deadline: a refusal.
 //
+// Before all of it, as node/member_sign_coordinator.ts does: a node that is not a voter, or that
+// runs on a store the membership does not name (a lost or replaced disk), refuses at once; it
+// neither forwards nor proposes nor releases.
+//
 // The coordinator's awaits become continuations (host.after, host.waitApplied, host.call) that die
 // with the node's process when it crashes and wait while it is paused. Two deliberately broken
 // variants exist to show that the invariants catch them: `releaseBeforeCommit` and
@@ -20,7 +24,7 @@ import { encodeCanonicalSignBytes, decodeCanonicalSignBytes } from '../privval/s
 import { Timestamp } from '../privval/messages';
 import { ProposalRefusedError } from '../raft/errors';
 import type { Raft } from '../raft/raft';
-import { NodeId } from '../raft/types';
+import { incarnationOf, NodeId } from '../raft/types';
 import { KeyRing } from '../signer/key_ring';
 import type { LeaderAnswer } from '../signer/sign_coordinator';
 import { encodeSignerCommand } from '../signer/signer_codec';
@@ -91,6 +95,8 @@ export interface SignPathStats {
   forwards: number;
   entries: number;
   coalesced: number;
+  /** Refusals by a voter that runs on a store the membership does not name (notAVoterRefusal). */
+  foreignStore: number;
 }
 
 const NO_LEADER_RETRY_MS = 10;
@@ -140,6 +146,7 @@ export class SimSignPath {
     forwards: 0,
     entries: 0,
     coalesced: 0,
+    foreignStore: 0,
   };
   private readonly leaders = new Map<NodeId, LeaderState>();
   private readonly maxBatch: number;
@@ -156,12 +163,43 @@ export class SimSignPath {
   sign(origin: NodeId, request: SignRequest, reply: (outcome: SignOutcome) => void): void {
     this.stats.requests++;
     const att: Attempt = { origin, request, deadline: this.host.now() + this.opts.deadlineMs, done: false, reply };
+    const notAVoter = this.notAVoterRefusal(origin);
+    if (notAVoter) return this.finish(att, notAVoter);
     this.host.after(origin, this.opts.deadlineMs, () =>
       this.finish(att, refused('deadline', `the cluster did not decide within ${this.opts.deadlineMs} ms (no quorum, or no leader)`)),
     );
     const problem = this.chainProblem(request);
     if (problem) return this.finish(att, refused(problem.reason, problem.message));
     this.fromRecord(att, () => this.leaderLoop(att));
+  }
+
+  /**
+   * Mirrors MemberSignCoordinator.notAVoterRefusal (node/member_sign_coordinator.ts), the check
+   * production makes before its sign path runs: only a voter whose store is the one the
+   * membership names signs; every other node refuses with reason 'no-leader'. Keep the two alike.
+   */
+  private notAVoterRefusal(id: NodeId): SignOutcome | null {
+    const node = this.host.live(id);
+    if (!node) return null;
+    const status = node.raft.status();
+    if (status.confState.voters.includes(id) && status.incarnationMatches) return null;
+    const foreign = !status.incarnationMatches && status.confState.voters.includes(id);
+    if (foreign) this.stats.foreignStore++;
+    const what = foreign
+      ? `node ${id} runs on a store the cluster does not know (its data was lost or replaced): it signs nothing until ` +
+        `it is removed and added again as a learner under this store, then promoted`
+      : status.isLearner
+        ? `node ${id} is a learner (passive standby): it signs nothing until promoted`
+        : `node ${id} is not a voting member of the cluster (not yet added, or removed): it signs nothing`;
+    return refused('no-leader', what);
+  }
+
+  /** For the checker: the node's membership names it with another store than its own. */
+  private namedWithAnotherStore(id: NodeId): boolean {
+    const raft = this.host.live(id)?.raft;
+    if (!raft) return false;
+    const cs = raft.confState;
+    return (cs.voters.includes(id) || cs.learners.includes(id)) && incarnationOf(cs, id) !== raft.incarnation;
   }
 
   private chainProblem(request: SignRequest): { reason: SignRefusalReason; message: string } | null {
@@ -377,6 +415,7 @@ export class SimSignPath {
         storedTimestamp: stored,
         node: att.origin,
         durableApplied: this.host.durableApplied(att.origin),
+        foreignStore: this.namedWithAnotherStore(att.origin),
       });
     }
     att.reply(outcome);

@@ -123,9 +123,19 @@ export class ValidatorFleet {
     this.healAt = this.host.now();
   }
 
-  /** Chains on which no request first sent after the heal was signed. */
-  chainsWithoutSignatureAfterHeal(): string[] {
-    return this.chains.filter((c) => c.signedAfterHeal === 0).map((c) => c.chain.chainId);
+  /**
+   * Chains on which no request first sent after the heal was signed; with `maySign`, only those
+   * with a validator node that reaches a raft-signer node for which it is true.
+   */
+  chainsWithoutSignatureAfterHeal(maySign?: (node: NodeId) => boolean): string[] {
+    const served = (c: ChainState): boolean =>
+      !maySign ||
+      this.validators.some((v) => {
+        if (v.chain !== c) return false;
+        const node = this.host.route(v.home);
+        return node !== null && maySign(node);
+      });
+    return this.chains.filter((c) => c.signedAfterHeal === 0 && served(c)).map((c) => c.chain.chainId);
   }
 
   /** The chain moves to its next step; every idle validator node asks to sign it. */

@@ -1,6 +1,6 @@
 // The checker itself: it must flag what breaks Raft's properties and nothing that Raft allows.
 
-import { EntryType } from '../../src/raft/types';
+import { EntryType, MessageType, Role } from '../../src/raft/types';
 import { RaftInvariantChecker } from '../../src/sim/raft_invariants';
 
 const entry = (index: number, term: number, data = `d${index}`) => ({ index, term, type: EntryType.Normal, data: Buffer.from(data) });
@@ -47,5 +47,17 @@ describe('RaftInvariantChecker', () => {
     expect(c.violations).toEqual([]);
     c.onEntriesWritten('c', [entry(3, 2)], 1);
     expect(c.violations[0]).toMatch(/log matching: c wrote index 3 term 2 with predecessor term 1 instead of 2/);
+  });
+
+  test('an answer counted from a store the configuration does not name is an incarnation violation', () => {
+    const c = new RaftInvariantChecker(() => 0);
+    const answer = { receiver: 'c', role: Role.PreCandidate, term: 4, type: MessageType.PreVoteResponse, from: 'b', effect: 'tally' as const };
+    c.onCounted({ ...answer, senderIncarnation: 'b#1', namedIncarnation: 'b#1' });
+    c.onCounted({ ...answer, type: MessageType.AppendResponse, role: Role.Leader, effect: 'match', senderIncarnation: 'b#2', namedIncarnation: 'b#2' });
+    expect(c.violations).toEqual([]);
+    c.onCounted({ ...answer, senderIncarnation: 'b#2', namedIncarnation: 'b#1' });
+    expect(c.violations[0]).toMatch(/incarnations: c \(pre-candidate, term 4\) counted a pre-vote \(its tally changed\) from b's store b#2 where its configuration names b#1/);
+    c.onCounted({ ...answer, type: MessageType.AppendResponse, role: Role.Leader, effect: 'match', senderIncarnation: 'b#2', namedIncarnation: '' });
+    expect(c.violations[1]).toMatch(/counted an append acknowledgement \(its match index for b changed\) from b's store b#2 where its configuration names ''/);
   });
 });

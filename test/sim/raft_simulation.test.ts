@@ -120,6 +120,14 @@ describe('npm run sim', () => {
     expect(r.stdout).toMatch(/replay: npm run sim -- --seed 1 --nodes 5 --broken release-before-commit/);
   });
 
+  test('catches the core that counts answers from any store (--broken count-any-store), with the replay command', () => {
+    const r = spawnSync(process.execPath, [cli, '--seeds', '2', '--workers', '1', '--broken', 'count-any-store'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^seeds=2 events=\d+ violations=2 /);
+    expect(r.stdout).toMatch(/seed 1 \(5 nodes\): t=\d+ms: incarnations: n\d \(\S+, term \d+\) counted/);
+    expect(r.stdout).toMatch(/replay: npm run sim -- --seed 1 --nodes 5 --broken count-any-store/);
+  });
+
   test('refuses a node count it does not support', () => {
     const r = spawnSync(process.execPath, [cli, '--seeds', '1', '--nodes', '4'], { encoding: 'utf8' });
     expect(r.status).toBe(2);

@@ -133,6 +133,16 @@ describe('SignerInvariantChecker', () => {
     expect(c.violations[0]).toMatch(/bad answer/);
   });
 
+  test('a release by a node the membership names with another store is flagged', () => {
+    const c = checker();
+    const a = prevote(5n, block(1));
+    c.onCommitted(1, [a]);
+    c.onReleased(released(a, { durableApplied: 1, foreignStore: false }));
+    expect(c.violations).toEqual([]);
+    c.onReleased(released(a, { node: 'n2', durableApplied: 1, foreignStore: true }));
+    expect(c.violations[0]).toMatch(/released from a store the membership does not name\): n2 released prevote for block \w+ .* for chain test-chain key \w+ 5\/0\/2/);
+  });
+
   test('checks can be turned off one by one, to show what the others catch alone', () => {
     const c = new SignerInvariantChecker(() => 0, { committed: false, durable: false });
     const a = prevote(5n, block(1));

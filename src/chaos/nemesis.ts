@@ -233,31 +233,49 @@ export class Nemesis {
     }
   }
 
+  /**
+   * Claims the fault's node and the copy to put back (a data backup or a home image, the oldest or
+   * the newest as the spec says). With no copy yet, `take` makes one and the cluster moves on past
+   * it for the spec's age before the node is claimed again. Null when the fault cannot go on.
+   */
+  private async claimWithCopy<T>(
+    spec: FaultSpec & { target: NodeTarget; ageMs: number; oldest: boolean },
+    copies: Map<string, T[]>,
+    take: (node: string) => Promise<void>,
+  ): Promise<{ id: string; copy: T } | null> {
+    let id = await this.claim(spec, spec.target);
+    if (id === null) return null;
+    if ((copies.get(id) ?? []).length === 0) {
+      await take(id);
+      await this.wait(spec.ageMs);
+      if (this.aborted) return null;
+      id = await this.claim(spec, { role: 'node', index: this.cluster.ids.indexOf(id) });
+      if (id === null) return null;
+    }
+    const list = copies.get(id) ?? [];
+    const copy = spec.oldest ? list[0] : list[list.length - 1];
+    if (copy === undefined) {
+      this.release(id, null);
+      return null;
+    }
+    return { id, copy };
+  }
+
   /** Put back an older copy of a node's data directory: the node lost what it acknowledged since. */
   private async restoreFault(spec: Extract<FaultSpec, { kind: 'restore' }>): Promise<void> {
-    let id = await this.claim(spec, spec.target);
-    if (id === null) return;
-    if ((this.backups.get(id) ?? []).length === 0) {
-      // No copy yet: take one now (frozen for the copy), then let the cluster move on past it.
-      const b = this.open(null, [id], `copy data of ${id} (SIGSTOP)`, 'backup');
+    const claimed = await this.claimWithCopy(spec, this.backups, async (node) => {
+      // No copy yet: take one now (frozen for the copy).
+      const b = this.open(null, [node], `copy data of ${node} (SIGSTOP)`, 'backup');
       try {
-        await this.cluster.pause(id);
-        this.takeBackup(id);
+        await this.cluster.pause(node);
+        this.takeBackup(node);
       } finally {
-        await this.cluster.resume(id);
-        this.release(id, b);
+        await this.cluster.resume(node);
+        this.release(node, b);
       }
-      await this.wait(spec.ageMs);
-      if (this.aborted) return;
-      id = await this.claim(spec, { role: 'node', index: this.cluster.ids.indexOf(id) });
-      if (id === null) return;
-    }
-    const list = this.backups.get(id) ?? [];
-    const backup = spec.oldest ? list[0] : list[list.length - 1];
-    if (backup === undefined) {
-      this.release(id, null);
-      return;
-    }
+    });
+    if (claimed === null) return;
+    const { id, copy: backup } = claimed;
     const w = this.open(spec, [id], '');
     try {
       const leader = await this.leader(0);
@@ -597,38 +615,28 @@ export class Nemesis {
    */
   private async rollbackHome(spec: Extract<FaultSpec, { kind: 'rollback-home' }>): Promise<void> {
     const op = this.operatorOf();
-    let id = await this.claim(spec, spec.target);
-    if (id === null) return;
-    if ((this.homeImages.get(id) ?? []).length === 0) {
-      const b = this.open(null, [id], `image the home of ${id} (${spec.image === 'frozen' ? 'SIGSTOP' : 'SIGTERM'})`, 'backup');
+    const claimed = await this.claimWithCopy(spec, this.homeImages, async (node) => {
+      const b = this.open(null, [node], `image the home of ${node} (${spec.image === 'frozen' ? 'SIGSTOP' : 'SIGTERM'})`, 'backup');
       this.event(`${b.id} ${b.label}`);
       try {
         if (spec.image === 'frozen') {
-          await this.cluster.pause(id);
+          await this.cluster.pause(node);
           try {
-            this.takeHomeImage(id);
+            this.takeHomeImage(node);
           } finally {
-            await this.cluster.resume(id);
+            await this.cluster.resume(node);
           }
         } else {
-          await this.cluster.terminate(id);
-          this.takeHomeImage(id);
-          await this.restart(id, b);
+          await this.cluster.terminate(node);
+          this.takeHomeImage(node);
+          await this.restart(node, b);
         }
       } finally {
-        this.release(id, b);
+        this.release(node, b);
       }
-      await this.wait(spec.ageMs);
-      if (this.aborted) return;
-      id = await this.claim(spec, { role: 'node', index: this.cluster.ids.indexOf(id) });
-      if (id === null) return;
-    }
-    const list = this.homeImages.get(id) ?? [];
-    const image = spec.oldest ? list[0] : list[list.length - 1];
-    if (image === undefined) {
-      this.release(id, null);
-      return;
-    }
+    });
+    if (claimed === null) return;
+    const { id, copy: image } = claimed;
     const w = this.open(spec, [id], '');
     try {
       let term = (await this.viewOf(id))?.term ?? null;

@@ -156,7 +156,9 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   const authorizer = new CallAuthorizer({
     nodeId: config.id,
     membership: (): Membership => {
-      const cs = node?.status().confState ?? { voters: [], learners: [] };
+      // Read in place, not through status(): this runs for every call, forwarded sign requests
+      // included, and status() copies the whole progress table.
+      const cs = node?.raft.confState ?? { voters: [], learners: [] };
       return { voters: cs.voters, learners: cs.learners, joiningPeers };
     },
     revoked,
@@ -216,6 +218,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
     },
   });
   let startupStopped = false;
+  let serverBound = false;
   const found = async (): Promise<FoundingMembership> => {
     if (!options.newCluster && !hasNewClusterMarker(config.home)) throw new RejoinRequiredError(rejoin, config.dataDir);
     // The other founders must be able to ask us too: listen before asking them.
@@ -238,7 +241,6 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
       rejoin,
     });
   };
-  let serverBound = false;
   let created: RaftNode;
   try {
     created = await RaftNode.create({

@@ -641,13 +641,21 @@ export class Nemesis {
     try {
       let term = (await this.viewOf(id))?.term ?? null;
       if (spec.scope === 'home' && term !== null && term <= image.term) {
-        const r = await op.transferLeader();
-        w.notes.push(r.code === 0 ? `no term since the image (term ${image.term}): a leadership transfer moved one on` : `leadership transfer failed: ${excerpt(r.output)}`);
+        // A transfer is refused while no other voter answered recently (just after a fault): try
+        // again for a few seconds before calling the rollback undetectable.
         const deadline = Date.now() + 5000;
+        let moved = false;
+        let lastFailure = '';
         while (!this.aborted && Date.now() < deadline && (term ?? 0) <= image.term) {
+          if (!moved) {
+            const r = await op.transferLeader();
+            moved = r.code === 0;
+            if (!moved) lastFailure = excerpt(r.output);
+          }
           await this.wait(200);
           term = (await this.viewOf(id))?.term ?? term;
         }
+        w.notes.push(moved ? `no term since the image (term ${image.term}): a leadership transfer moved one on` : `leadership transfer failed: ${lastFailure}`);
       }
       const detectable = spec.scope === 'data' || (term !== null && term > image.term);
       // The peers write what they saw every 0.5 s.

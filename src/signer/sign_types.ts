@@ -34,21 +34,55 @@ export function sameSignRequest(a: SignRequest, b: SignRequest): boolean {
   );
 }
 
-/** Why no signature was released. */
-export type SignRefusalReason =
-  | FilePvRefusalReason
+/**
+ * Why no signature was released: the one list every other list (wire codes, metrics labels,
+ * privval error codes) derives from. Each reason has a class:
+ *  - 'conflict': the request conflicts with or regresses below what was signed (FilePV);
+ *  - 'invalid': the request cannot be served here as asked (bad bytes, unknown chain or key);
+ *  - 'transient': nothing was decided, asking again may succeed (no leader, no quorum in time,
+ *    this node stopping or not allowed to sign);
+ *  - 'internal': this node's own state disagrees with the cluster's; the log says more.
+ */
+export const SIGN_REFUSAL_REASONS = {
+  'height-regression': 'conflict',
+  'round-regression': 'conflict',
+  'step-regression': 'conflict',
+  'conflicting-data': 'conflict',
+  /** The request's sign bytes do not parse, or say another height/round/step than the request. */
+  'invalid-request': 'invalid',
   /** No chain with this id is configured on this node. */
-  | 'unknown-chain'
+  'unknown-chain': 'invalid',
   /** The chain is configured with another key than the one asked for. */
-  | 'wrong-key'
+  'wrong-key': 'invalid',
   /** No leader is known, the leader could not be reached, or leadership changed mid-request. */
-  | 'no-leader'
+  'no-leader': 'transient',
   /** The request could not be committed and applied before its deadline (no quorum, or too slow). */
-  | 'deadline'
+  'deadline': 'transient',
   /** This node is stopping or has stopped after an error. */
-  | 'node-stopped'
+  'node-stopped': 'transient',
+  /**
+   * This node may not sign: it is a learner, not (or no longer) a member, or it runs on a store
+   * the membership does not name (its data was lost or replaced). It neither forwards nor
+   * proposes nor releases.
+   */
+  'not-a-voter': 'transient',
   /** This node's own record disagrees with the leader's answer: nothing is released. */
-  | 'disagreement';
+  'disagreement': 'internal',
+} as const satisfies Record<FilePvRefusalReason, 'conflict' | 'invalid'> & Record<string, RefusalClass>;
+
+export type RefusalClass = 'conflict' | 'invalid' | 'transient' | 'internal';
+export type SignRefusalReason = keyof typeof SIGN_REFUSAL_REASONS;
+
+/** Every refusal reason, in the order of SIGN_REFUSAL_REASONS. */
+export const SIGN_REFUSAL_REASON_LIST = Object.keys(SIGN_REFUSAL_REASONS) as SignRefusalReason[];
+
+export function isSignRefusalReason(s: string): s is SignRefusalReason {
+  return Object.prototype.hasOwnProperty.call(SIGN_REFUSAL_REASONS, s);
+}
+
+export function refusalClass(reason: SignRefusalReason): RefusalClass {
+  return SIGN_REFUSAL_REASONS[reason];
+}
 
 export type SignOutcome =
   /** Signed now, or the identical request was signed before: the signature of `signBytes`. */
@@ -59,6 +93,13 @@ export type SignOutcome =
    */
   | { kind: 'signed-with-stored-timestamp'; signature: Uint8Array; timestamp: Timestamp }
   | { kind: 'refused'; reason: SignRefusalReason; message: string };
+
+export type SignRefusal = Extract<SignOutcome, { kind: 'refused' }>;
+export type SignSignature = Exclude<SignOutcome, SignRefusal>;
+
+export function refused(reason: SignRefusalReason, message: string): SignRefusal {
+  return { kind: 'refused', reason, message };
+}
 
 /** What a privval connection needs from its node: the keys it serves and the sign path. */
 export interface SignPath {

@@ -12,21 +12,7 @@ import { CallAuthorizer, RPC } from '../transport/authorization';
 import { assertAuthorizedServer } from '../transport/grpc_server';
 import { loadProtoFile } from '../transport/proto_loader';
 import { LeaderAnswer, LeaderForwarder, SignCoordinator } from './sign_coordinator';
-import { SignOutcome, SignRefusalReason, SignRequest } from './sign_types';
-
-const REFUSAL_REASONS: ReadonlySet<string> = new Set<SignRefusalReason>([
-  'height-regression',
-  'round-regression',
-  'step-regression',
-  'conflicting-data',
-  'invalid-request',
-  'unknown-chain',
-  'wrong-key',
-  'no-leader',
-  'deadline',
-  'node-stopped',
-  'disagreement',
-]);
+import { isSignRefusalReason, SignOutcome, SignRefusalReason, SignRequest } from './sign_types';
 
 const Outcome = { Signed: 1, SignedWithStoredTimestamp: 2, Refused: 3 } as const;
 const DecideKind = { Decided: 1, Refused: 2, NotLeader: 3 } as const;
@@ -109,7 +95,7 @@ function fromWireRequest(w: WireSignRequest): SignRequest | string {
 
 function reasonOf(wire: string): SignRefusalReason {
   // An unknown reason (from a newer peer) is still a refusal; report it as a disagreement.
-  return REFUSAL_REASONS.has(wire) ? (wire as SignRefusalReason) : 'disagreement';
+  return isSignRefusalReason(wire) ? wire : 'disagreement';
 }
 
 function toWireOutcome(o: SignOutcome): WireSignResponse {

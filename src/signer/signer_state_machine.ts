@@ -11,8 +11,8 @@
 // applied (see recordOf and SignCoordinator).
 
 import { Entry, EntryType } from '../raft/types';
-import { StateMachine } from '../node/raft_node';
-import { StateMachineOp, StateMachineReader } from '../storage/raft_storage';
+import { StateMachine, StateMachineOp } from '../raft/state_machine';
+import { StateMachineReader } from '../storage/raft_storage';
 import { encodeUvarint, ProtoReader } from '../privval/protobuf';
 import { Logger } from '../log/logger';
 import { decideFilePv, FilePvDecision, SlashingRecord } from './filepv_rules';

@@ -19,6 +19,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Level } from 'level';
+import type { StateMachineOp } from '../raft/state_machine';
 import { Entry, EntryType, HardState, NodeId, Snapshot, SnapshotMetadata } from '../raft/types';
 import {
   decodeEntryValue,
@@ -87,10 +88,7 @@ export interface PersistRequest {
   logLastIndex: number;
 }
 
-/** A change to the replicated state machine's records, written in the same batch as the log. */
-export type StateMachineOp =
-  | { type: 'put'; key: Uint8Array; value: Uint8Array }
-  | { type: 'del'; key: Uint8Array };
+export type { StateMachineOp } from '../raft/state_machine';
 
 export interface PersistOptions {
   /** fsync before resolving (default true). Pass false only for a Ready whose `mustSync` is false. */

@@ -254,13 +254,6 @@ export class NodeMetrics {
     if (outcome.kind === 'refused') this.signRefusals.inc({ chain: chainId, reason: outcome.reason });
   }
 
-  /** A refusal decided before the sign path (e.g. on a learner), with its own reason label. */
-  observeRefusal(chainId: string, reason: string, seconds: number): void {
-    this.signRequests.inc({ chain: chainId, result: 'refused' });
-    this.signSeconds.observe({ chain: chainId, result: 'refused' }, seconds);
-    this.signRefusals.inc({ chain: chainId, reason });
-  }
-
   observePersist(seconds: number, fsync: boolean, entries: number): void {
     this.persistSeconds.observe({ fsync: fsync ? 'true' : 'false' }, seconds);
     if (entries > 0) this.persistedEntries.inc(entries);

@@ -17,7 +17,8 @@ import { ProposalRefusedError } from '../raft/errors';
 import { NodeId, ProgressStatus, RaftStatus, Role } from '../raft/types';
 import { AdminError, AdminErrorCode, MembershipChange, MembershipView, NotLeaderAdminError, TransferLeaderView } from './admin_service';
 import { isPeerAddress, MemberDirectory } from './member_directory';
-import { NodeStoppedError, RaftNode } from './raft_node';
+import { NodeStoppedError } from '../replica/driver';
+import { RaftNode } from './raft_node';
 
 /** An add-learner change that carries the learner's address to every member (member_directory.ts). */
 export type AddLearnerWithAddress = Extract<ConfChange, { type: 'addLearner' }> & { address: string };

@@ -3,15 +3,17 @@
 // watermark with. A follower's applied records can lag the commit index (right after a leader
 // crash, the followers may not have heard that the last entry committed, though the leader
 // released its signature), so these are answered by the leader only, after a read barrier
-// through the log (SignCoordinator.readBarrier). Another node answers 'not-leader' naming the
+// through the log (SignPath.readBarrier, src/replica/sign_path.ts). Another node answers 'not-leader' naming the
 // leader and its address, as every Admin change does, and the CLI asks the leader.
 
 import { ProposalRefusedError } from '../raft/errors';
 import { Role } from '../raft/types';
-import { ReadBarrierError, SignCoordinator } from '../signer/sign_coordinator';
+import { DeadlineError, LeadershipChangedError } from '../replica/sign_path';
 import { SignerStateMachine } from '../signer/signer_state_machine';
 import { AdminError, ChainStateView, NotLeaderAdminError } from './admin_service';
-import { NodeStoppedError, RaftNode } from './raft_node';
+import { NodeStoppedError } from '../replica/driver';
+import { RaftNode } from './raft_node';
+import { SignCoordinator } from './sign_coordinator';
 
 export interface LeaderReadContext {
   node: RaftNode;
@@ -46,14 +48,13 @@ export async function chainStateAtLeader(ctx: LeaderReadContext, chainId: string
 function readRefusal(ctx: LeaderReadContext, e: unknown): Error {
   const id = ctx.node.id;
   if (e instanceof NodeStoppedError) return new AdminError('node-stopped', `node ${id}: ${e.message}; ask another node`, id);
-  if (e instanceof ReadBarrierError) {
-    return e.reason === 'lost'
-      ? new AdminError('lost', `node ${id}: ${e.message}`, id)
-      : new AdminError(
-          'no-quorum',
-          `node ${id} (leader): ${e.message}: a majority of the voters did not answer; check \`raft-signer status\` and bring them back`,
-          id,
-        );
+  if (e instanceof LeadershipChangedError) return new AdminError('lost', `node ${id}: ${e.message}`, id);
+  if (e instanceof DeadlineError) {
+    return new AdminError(
+      'no-quorum',
+      `node ${id} (leader): ${e.message}: a majority of the voters did not answer; check \`raft-signer status\` and bring them back`,
+      id,
+    );
   }
   if (e instanceof ProposalRefusedError) {
     if (e.reason === 'not-leader') return new NotLeaderAdminError(id, e.leaderHint, e.leaderHint ? ctx.addressOf(e.leaderHint) : null);

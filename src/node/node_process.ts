@@ -40,8 +40,9 @@ import { chainStateAtLeader } from './leader_reads';
 import { addGrpcHealthService } from './grpc_health_service';
 import { NodeHttpServer, startNodeHttpServer } from './health_server';
 import { MemberDirectory, MembershipSync } from './member_directory';
-import { MemberSignCoordinator, NOT_A_VOTER_REASON } from './member_sign_coordinator';
-import { RaftNode, StateMachine } from './raft_node';
+import { SignCoordinator } from './sign_coordinator';
+import { RaftNode } from './raft_node';
+import { StateMachine } from '../raft/state_machine';
 import { hasNewClusterMarker, RejoinCommandContext, RejoinRequiredError, rejoinAsLearnerSteps, removeNewClusterMarker } from './new_cluster_marker';
 import { BehindOwnPastError, decodeReportedMark, encodeReportedMark, PeerMarks } from './peer_marks';
 import { decodeFounding, FoundingMembership, foundingDigest, gatherFounding } from './founding';
@@ -56,7 +57,7 @@ export interface RunningNode {
   node: RaftNode;
   privval: PrivvalDialers;
   machine: SignerStateMachine;
-  coordinator: MemberSignCoordinator;
+  coordinator: SignCoordinator;
   metrics: NodeMetrics;
   /** The metrics and health HTTP endpoint (host:port), or null when metrics.listen is not set. */
   httpAddress: string | null;
@@ -276,20 +277,17 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
   membership = sync;
   sync.refresh();
   const forwarder = new GrpcLeaderForwarder((id) => directory.addressOf(id), nodeCredentials);
-  const coordinator = new MemberSignCoordinator({
+  const coordinator = new SignCoordinator({
     node: created,
     machine,
     keys,
     forwarder,
     deadlineMs: config.signing.deadlineMs,
     logger,
-    onOutcome: (chainId, outcome, seconds, notAVoter) => {
-      if (notAVoter) metrics.observeRefusal(chainId, NOT_A_VOTER_REASON, seconds);
-      else metrics.observeSign(chainId, outcome, seconds);
-    },
+    onOutcome: (chainId, outcome, seconds) => metrics.observeSign(chainId, outcome, seconds),
   });
   // Only voters may sign or ask the leader to decide: a learner (passive standby) must never cause
-  // a proposal, whatever version it runs (authorization.ts, member_sign_coordinator.ts).
+  // a proposal, whatever version it runs (authorization.ts, replica/sign_path.ts).
   addSignerService(server, { coordinator, authorizer, logger });
 
   let privval: PrivvalDialers | null = null;
@@ -458,7 +456,7 @@ function observedMachine(machine: StateMachine, metrics: NodeMetrics, onCommitte
 function adminBackend(
   node: RaftNode,
   machine: SignerStateMachine,
-  coordinator: MemberSignCoordinator,
+  coordinator: SignCoordinator,
   transport: RaftTransport,
   admin: ClusterAdmin,
   directory: MemberDirectory,

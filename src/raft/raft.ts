@@ -11,7 +11,7 @@
 import { applyConfChange, ConfChange, ConfChangeError, decodeConfChange, encodeConfChange } from './confchange';
 import { ProposalRefusedError, RaftUsageError } from './errors';
 import { Progress } from './progress';
-import { emptySnapshot, RaftLog } from './raft_log';
+import { emptySnapshot, RaftLog, RaftLogView } from './raft_log';
 import { RandomSource } from './rng';
 import {
   ConfState,
@@ -93,12 +93,13 @@ export function bootstrapState(voters: NodeId[], incarnations?: Record<NodeId, I
 export class Raft {
   readonly id: NodeId;
   readonly incarnation: Incarnation;
-  term = 0;
-  vote: NodeId = NONE;
-  leader: NodeId | null = null;
-  role: Role = Role.Follower;
-  readonly log: RaftLog;
-  confState: ConfState;
+  // The core's state is read through these getters and status(); only the core changes it.
+  private _term = 0;
+  private _vote: NodeId = NONE;
+  private _leader: NodeId | null = null;
+  private _role: Role = Role.Follower;
+  protected readonly raftLog: RaftLog;
+  private _confState: ConfState;
   /** confState reflects every committed change up to this index. */
   private confIndex = 0;
 
@@ -121,7 +122,7 @@ export class Raft {
   /** Leader: index of the last membership change in the log (a new one waits until it commits). */
   private pendingConfIndex = 0;
   /** Leader: target of a leadership transfer in progress. */
-  transferee: NodeId | null = null;
+  private _transferee: NodeId | null = null;
   /** Leader: new entries were proposed; ready() broadcasts them once, batched. */
   private broadcastPending = false;
 
@@ -129,6 +130,8 @@ export class Raft {
   private prevHardState: HardState;
   /** Set between ready() and advance(): the Ready handed out and not yet acknowledged. */
   private inFlightReady: Ready | null = null;
+  /** The last log index on disk (as of the last advance()): what a commit index sent early may cover. */
+  private durableLastIndex: number;
 
   constructor(config: RaftConfig, persisted?: RaftPersistedState) {
     if (!config.id) throw new RaftUsageError('a node id must not be empty');
@@ -149,16 +152,47 @@ export class Raft {
 
     const state = persisted ?? { hardState: { term: 0, vote: NONE, commit: 0 }, snapshot: null, entries: [] };
     const snapshot = state.snapshot ?? emptySnapshot();
-    this.log = new RaftLog(snapshot, state.entries, state.hardState.commit, state.applied ?? snapshot.metadata.index);
-    this.term = state.hardState.term;
-    this.vote = state.hardState.vote;
+    this.raftLog = new RaftLog(snapshot, state.entries, state.hardState.commit, state.applied ?? snapshot.metadata.index);
+    this._term = state.hardState.term;
+    this._vote = state.hardState.vote;
     // The membership is a function of the snapshot and the committed log (see confchange.ts).
-    this.confState = this.confStateAt(this.log.commit);
-    this.confIndex = this.log.commit;
+    this._confState = this.confStateAt(this.raftLog.commit);
+    this.confIndex = this.raftLog.commit;
     this.resetProgress();
-    this.becomeFollower(this.term, null);
+    this.becomeFollower(this._term, null);
     this.prevSoftState = this.softState();
     this.prevHardState = this.hardState();
+    this.durableLastIndex = this.raftLog.lastIndex();
+  }
+
+  get term(): number {
+    return this._term;
+  }
+
+  get vote(): NodeId {
+    return this._vote;
+  }
+
+  get leader(): NodeId | null {
+    return this._leader;
+  }
+
+  get role(): Role {
+    return this._role;
+  }
+
+  /** The membership this node applies (replaced, never mutated, when it changes). */
+  get confState(): ConfState {
+    return this._confState;
+  }
+
+  get transferee(): NodeId | null {
+    return this._transferee;
+  }
+
+  /** The log, read-only: only the core changes it. */
+  get log(): RaftLogView {
+    return this.raftLog;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -167,7 +201,7 @@ export class Raft {
   /** One tick of the logical clock. */
   tick(): void {
     this.assertNotInReady('tick');
-    if (this.role === Role.Leader) this.tickLeader();
+    if (this._role === Role.Leader) this.tickLeader();
     else this.tickElection();
   }
 
@@ -195,34 +229,34 @@ export class Raft {
     if (cc.type === 'bootstrap') {
       throw new ProposalRefusedError('invalid-conf-change', 'a running cluster cannot be bootstrapped again');
     }
-    if (this.pendingConfIndex > this.log.commit) {
+    if (this.pendingConfIndex > this.raftLog.commit) {
       throw new ProposalRefusedError(
         'conf-change-pending',
         `a membership change (entry ${this.pendingConfIndex}) is still being committed; retry when it is`,
-        this.leader,
+        this._leader,
       );
     }
-    if (this.log.term(this.log.commit) !== this.term) {
+    if (this.raftLog.term(this.raftLog.commit) !== this._term) {
       // Without this rule a leader could apply a change on top of an uncommitted one from an
       // earlier term and two disjoint majorities could form (the single-server change bug).
       throw new ProposalRefusedError(
         'term-not-committed',
         'the new leader has not committed an entry of its own term yet; retry in a moment',
-        this.leader,
+        this._leader,
       );
     }
     try {
-      applyConfChange(this.confState, cc);
+      applyConfChange(this._confState, cc);
     } catch (e) {
-      throw new ProposalRefusedError('invalid-conf-change', (e as Error).message, this.leader);
+      throw new ProposalRefusedError('invalid-conf-change', (e as Error).message, this._leader);
     }
     if (cc.type === 'promote') {
       const pr = this.progress.get(cc.node);
       if (!pr || pr.state !== ProgressState.Replicate || !pr.recentActive) {
         throw new ProposalRefusedError(
           'learner-not-caught-up',
-          `learner ${cc.node} is not replicating yet (match ${pr?.match ?? 0}, commit ${this.log.commit}); promote it once it has caught up`,
-          this.leader,
+          `learner ${cc.node} is not replicating yet (match ${pr?.match ?? 0}, commit ${this.raftLog.commit}); promote it once it has caught up`,
+          this._leader,
         );
       }
     }
@@ -238,18 +272,18 @@ export class Raft {
    */
   transferLeadership(to: NodeId): void {
     this.assertNotInReady('transferLeadership');
-    if (this.role !== Role.Leader) {
-      throw new ProposalRefusedError('not-leader', `${this.id} is not the leader`, this.leader);
+    if (this._role !== Role.Leader) {
+      throw new ProposalRefusedError('not-leader', `${this.id} is not the leader`, this._leader);
     }
     if (to === this.id) return;
-    if (!this.confState.voters.includes(to)) {
+    if (!this._confState.voters.includes(to)) {
       throw new ProposalRefusedError('invalid-conf-change', `${to} is not a voter and cannot become leader`, this.id);
     }
-    if (this.transferee === to) return;
-    this.transferee = to;
+    if (this._transferee === to) return;
+    this._transferee = to;
     this.electionElapsed = 0;
     const pr = this.progress.get(to) as Progress;
-    if (pr.match === this.log.lastIndex()) this.send({ type: MessageType.TimeoutNow, to });
+    if (pr.match === this.raftLog.lastIndex()) this.send({ type: MessageType.TimeoutNow, to });
     else this.sendAppend(to);
   }
 
@@ -265,17 +299,17 @@ export class Raft {
    */
   compact(index: number, data: Uint8Array): void {
     this.assertNotInReady('compact');
-    if (index > this.log.applied) {
-      throw new RaftUsageError(`cannot compact at ${index}: only ${this.log.applied} is applied`);
+    if (index > this.raftLog.applied) {
+      throw new RaftUsageError(`cannot compact at ${index}: only ${this.raftLog.applied} is applied`);
     }
-    if (index <= this.log.snapshot.metadata.index) return;
-    this.log.compact(index, data, this.confStateAt(index));
+    if (index <= this.raftLog.snapshot.metadata.index) return;
+    this.raftLog.compact(index, data, this.confStateAt(index));
   }
 
   /** The transport could not deliver to `to`: stop streaming to it and probe again. */
   reportUnreachable(to: NodeId): void {
     this.assertNotInReady('reportUnreachable');
-    if (this.role !== Role.Leader) return;
+    if (this._role !== Role.Leader) return;
     const pr = this.progress.get(to);
     if (pr && pr.state === ProgressState.Replicate) pr.becomeProbe();
   }
@@ -291,9 +325,9 @@ export class Raft {
    */
   reportPeerDown(peer: NodeId): void {
     this.assertNotInReady('reportPeerDown');
-    if (this.role !== Role.Follower || this.leader !== peer || !this.promotable()) return;
-    this.leader = null;
-    const rank = this.confState.voters.filter((v) => v !== peer).sort().indexOf(this.id);
+    if (this._role !== Role.Follower || this._leader !== peer || !this.promotable()) return;
+    this._leader = null;
+    const rank = this._confState.voters.filter((v) => v !== peer).sort().indexOf(this.id);
     const ticksLeft = 1 + 2 * rank * this.heartbeatTicks;
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTicks - ticksLeft);
   }
@@ -301,8 +335,8 @@ export class Raft {
   hasReady(): boolean {
     if (this.broadcastPending) return true;
     if (this.msgs.length > 0) return true;
-    if (this.log.unstableEntries().length > 0 || this.log.pendingRestore || this.log.pendingCompaction) return true;
-    if (this.log.commit > this.log.applied) return true;
+    if (this.raftLog.unstableEntries().length > 0 || this.raftLog.pendingRestore || this.raftLog.pendingCompaction) return true;
+    if (this.raftLog.commit > this.raftLog.applied) return true;
     if (!sameHardState(this.hardState(), this.prevHardState)) return true;
     return !sameSoftState(this.softState(), this.prevSoftState);
   }
@@ -317,69 +351,101 @@ export class Raft {
     const soft = this.softState();
     const hard = this.hardState();
     const hardChanged = !sameHardState(hard, this.prevHardState);
-    const entries = this.log.unstableEntries();
+    const entries = this.raftLog.unstableEntries();
     const rd: Ready = {
       entries,
-      logFirstIndex: this.log.firstIndex(),
-      logLastIndex: this.log.lastIndex(),
-      committedEntries: this.log.nextCommitted(),
-      messages: this.msgs,
+      logFirstIndex: this.raftLog.firstIndex(),
+      logLastIndex: this.raftLog.lastIndex(),
+      committedEntries: this.raftLog.nextCommitted(),
+      messagesNow: [],
+      messagesAfterPersist: [],
       mustSync: false,
     };
     if (!sameSoftState(soft, this.prevSoftState)) rd.softState = soft;
     if (hardChanged) rd.hardState = hard;
-    if (this.log.pendingRestore) rd.snapshot = this.log.pendingRestore;
-    if (this.log.pendingCompaction) rd.compaction = this.log.pendingCompaction;
+    if (this.raftLog.pendingRestore) rd.snapshot = this.raftLog.pendingRestore;
+    if (this.raftLog.pendingCompaction) rd.compaction = this.raftLog.pendingCompaction;
     rd.mustSync = hardChanged || entries.length > 0 || rd.snapshot !== undefined || rd.compaction !== undefined;
+    this.splitMessages(rd, hard);
     this.msgs = [];
     this.inFlightReady = rd;
     return rd;
   }
 
-  /** The driver has done everything the last Ready asked. */
+  /**
+   * Which of this Ready's messages may be sent before its batch is durable (thesis 10.2.1: the
+   * leader writes its log in parallel with replicating it). Every response, and everything while
+   * a change of term or vote or a snapshot is not yet on disk, waits: vote grants and append
+   * acknowledgements promise durable state. What may go at once is this leader's own Append or
+   * Heartbeat:
+   *  - the entries it carries may still be on their way to the leader's own disk;
+   *  - but the commit index it carries must not exceed what the leader's own disk holds. The core
+   *    counts the leader's own entries towards a commit as soon as they are appended; a commit
+   *    index that covered entries not yet durable here could let a follower apply, and release,
+   *    an entry that a crash of the leader then leaves on a minority of disks (a leader that is a
+   *    quorum alone commits on appending). Such a message waits for the batch like the rest.
+   * The acknowledgements of early entries are stepped only after the batch is written (nothing is
+   * stepped between ready() and advance()). This lets the leader tell followers a new commit index
+   * while it writes its own apply, and send new entries while it writes them itself.
+   */
+  private splitMessages(rd: Ready, hard: HardState): void {
+    const termVoteDurable = hard.term === this.prevHardState.term && hard.vote === this.prevHardState.vote;
+    if (!termVoteDurable || rd.snapshot !== undefined) {
+      rd.messagesAfterPersist = this.msgs;
+      return;
+    }
+    for (const m of this.msgs) {
+      const leaderMessage = m.type === MessageType.Append || m.type === MessageType.Heartbeat;
+      if (leaderMessage && m.from === this.id && m.commit <= this.durableLastIndex) rd.messagesNow.push(m);
+      else rd.messagesAfterPersist.push(m);
+    }
+  }
+
+  /** The driver has done everything the last Ready asked: its batch is durable. */
   advance(): void {
     const rd = this.inFlightReady;
     if (!rd) throw new RaftUsageError('advance() without a preceding ready()');
     this.inFlightReady = null;
+    this.durableLastIndex = rd.logLastIndex;
     if (rd.softState) this.prevSoftState = rd.softState;
     if (rd.hardState) this.prevHardState = rd.hardState;
     if (rd.entries.length > 0) {
-      this.log.stableLast = Math.max(this.log.stableLast, rd.entries[rd.entries.length - 1].index);
+      this.raftLog.stableLast = Math.max(this.raftLog.stableLast, rd.entries[rd.entries.length - 1].index);
     }
-    if (rd.snapshot && this.log.pendingRestore === rd.snapshot) this.log.pendingRestore = null;
-    if (rd.compaction && this.log.pendingCompaction === rd.compaction) this.log.pendingCompaction = null;
+    if (rd.snapshot && this.raftLog.pendingRestore === rd.snapshot) this.raftLog.pendingRestore = null;
+    if (rd.compaction && this.raftLog.pendingCompaction === rd.compaction) this.raftLog.pendingCompaction = null;
     if (rd.committedEntries.length > 0) {
-      this.log.applied = rd.committedEntries[rd.committedEntries.length - 1].index;
+      this.raftLog.applied = rd.committedEntries[rd.committedEntries.length - 1].index;
     }
   }
 
   status(): RaftStatus {
-    const isLeader = this.role === Role.Leader;
+    const isLeader = this._role === Role.Leader;
     return {
       id: this.id,
       incarnation: this.incarnation,
-      incarnationMatches: this.isMember() && incarnationOf(this.confState, this.id) === this.incarnation,
-      role: this.role,
-      term: this.term,
-      vote: this.vote,
-      leader: this.leader,
-      commitIndex: this.log.commit,
-      appliedIndex: this.log.applied,
-      lastIndex: this.log.lastIndex(),
-      snapshotIndex: this.log.snapshot.metadata.index,
-      confState: copyConf(this.confState),
-      isLearner: this.confState.learners.includes(this.id),
+      incarnationMatches: this.isMember() && incarnationOf(this._confState, this.id) === this.incarnation,
+      role: this._role,
+      term: this._term,
+      vote: this._vote,
+      leader: this._leader,
+      commitIndex: this.raftLog.commit,
+      appliedIndex: this.raftLog.applied,
+      lastIndex: this.raftLog.lastIndex(),
+      snapshotIndex: this.raftLog.snapshot.metadata.index,
+      confState: copyConf(this._confState),
+      isLearner: this._confState.learners.includes(this.id),
       progress: isLeader ? [...this.progress.values()].filter((p) => p.id !== this.id).map((p) => p.status()) : [],
-      transferee: isLeader ? this.transferee : null,
+      transferee: isLeader ? this._transferee : null,
     };
   }
 
   hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.commit };
+    return { term: this._term, vote: this._vote, commit: this.raftLog.commit };
   }
 
   softState(): SoftState {
-    return { leader: this.leader, role: this.role };
+    return { leader: this._leader, role: this._role };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -387,58 +453,58 @@ export class Raft {
 
   protected becomeFollower(term: number, leader: NodeId | null): void {
     this.reset(term);
-    this.role = Role.Follower;
-    this.leader = leader;
+    this._role = Role.Follower;
+    this._leader = leader;
   }
 
   protected becomePreCandidate(): void {
     // Pre-vote (thesis 9.6) changes neither term nor vote: a node that cannot win disturbs nobody.
     this.votes.clear();
-    this.role = Role.PreCandidate;
-    this.leader = null;
+    this._role = Role.PreCandidate;
+    this._leader = null;
   }
 
   protected becomeCandidate(): void {
-    this.reset(this.term + 1);
-    this.vote = this.id;
-    this.role = Role.Candidate;
+    this.reset(this._term + 1);
+    this._vote = this.id;
+    this._role = Role.Candidate;
   }
 
   protected becomeLeader(): void {
-    this.reset(this.term);
-    this.role = Role.Leader;
-    this.leader = this.id;
+    this.reset(this._term);
+    this._role = Role.Leader;
+    this._leader = this.id;
     for (const pr of this.progress.values()) pr.recentActive = pr.id === this.id;
     // No membership change until everything before this term's first entry is committed.
-    this.pendingConfIndex = this.log.lastIndex();
+    this.pendingConfIndex = this.raftLog.lastIndex();
     // Raft paper 5.4.2: a leader commits entries of earlier terms only by committing one of its
     // own, so it appends an empty entry at once.
     this.appendLocal(EntryType.Normal, new Uint8Array(0));
   }
 
   private reset(term: number): void {
-    if (this.term !== term) {
-      this.term = term;
-      this.vote = NONE;
+    if (this._term !== term) {
+      this._term = term;
+      this._vote = NONE;
     }
-    this.leader = null;
+    this._leader = null;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.randomizedElectionTicks = this.electionTicks + this.random.nextInt(this.electionTicks);
-    this.transferee = null;
+    this._transferee = null;
     this.votes.clear();
     this.broadcastPending = false;
     this.resetProgress();
   }
 
   private resetProgress(): void {
-    const next = this.log.lastIndex() + 1;
+    const next = this.raftLog.lastIndex() + 1;
     const old = this.progress;
     this.progress = new Map();
-    for (const id of this.confState.voters) this.addProgress(id, false, next, old.get(id));
-    for (const id of this.confState.learners) this.addProgress(id, true, next, old.get(id));
+    for (const id of this._confState.voters) this.addProgress(id, false, next, old.get(id));
+    for (const id of this._confState.learners) this.addProgress(id, true, next, old.get(id));
     const self = this.progress.get(this.id);
-    if (self) self.match = this.log.lastIndex();
+    if (self) self.match = this.raftLog.lastIndex();
   }
 
   private addProgress(id: NodeId, isLearner: boolean, next: number, previous?: Progress): void {
@@ -452,11 +518,11 @@ export class Raft {
    * is not the one the membership names (it lost what that store acknowledged).
    */
   private promotable(): boolean {
-    return this.confState.voters.includes(this.id) && incarnationOf(this.confState, this.id) === this.incarnation;
+    return this._confState.voters.includes(this.id) && incarnationOf(this._confState, this.id) === this.incarnation;
   }
 
   private isMember(): boolean {
-    return this.confState.voters.includes(this.id) || this.confState.learners.includes(this.id);
+    return this._confState.voters.includes(this.id) || this._confState.learners.includes(this.id);
   }
 
   /**
@@ -469,12 +535,12 @@ export class Raft {
    * learner's acknowledgements); a snapshot or first append naming it a voter is forged.
    */
   protected mayLeadOrCampaign(m: Message): boolean {
-    const knowsMembers = this.confState.voters.length > 0 || this.confState.learners.length > 0;
-    if (knowsMembers && !this.confState.voters.includes(m.from)) return false;
-    if (this.log.lastIndex() !== 0) return true;
+    const knowsMembers = this._confState.voters.length > 0 || this._confState.learners.length > 0;
+    if (knowsMembers && !this._confState.voters.includes(m.from)) return false;
+    if (this.raftLog.lastIndex() !== 0) return true;
     if (m.type === MessageType.InstallSnapshot && m.snapshot) return !this.namesMeAsVoter(m.snapshot.metadata.confState);
     if (m.type === MessageType.Append) {
-      let cs: ConfState = this.confState;
+      let cs: ConfState = this._confState;
       for (const e of m.entries) {
         if (e.type !== EntryType.ConfChange) continue;
         try {
@@ -499,11 +565,11 @@ export class Raft {
    * or a leader commit on a promise nobody keeps.
    */
   protected countable(m: Message): boolean {
-    return incarnationOf(this.confState, m.from) === (m.incarnation ?? '');
+    return incarnationOf(this._confState, m.from) === (m.incarnation ?? '');
   }
 
   private quorum(): number {
-    return Math.floor(this.confState.voters.length / 2) + 1;
+    return Math.floor(this._confState.voters.length / 2) + 1;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -531,12 +597,12 @@ export class Raft {
       // Check-quorum (thesis 6.2): a leader that has not heard from a majority within an election
       // timeout steps down, so a partitioned leader stops accepting proposals it cannot commit.
       if (!this.quorumActive()) {
-        this.becomeFollower(this.term, null);
+        this.becomeFollower(this._term, null);
         return;
       }
-      if (this.transferee !== null) this.transferee = null; // the transfer took too long: abandon it
+      if (this._transferee !== null) this._transferee = null; // the transfer took too long: abandon it
     }
-    if (this.role !== Role.Leader) return;
+    if (this._role !== Role.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat();
@@ -545,7 +611,7 @@ export class Raft {
 
   private quorumActive(): boolean {
     let active = 0;
-    for (const id of this.confState.voters) {
+    for (const id of this._confState.voters) {
       const pr = this.progress.get(id);
       if (id === this.id || pr?.recentActive) active++;
     }
@@ -554,7 +620,7 @@ export class Raft {
   }
 
   private hup(transfer: boolean): void {
-    if (this.role === Role.Leader) return;
+    if (this._role === Role.Leader) return;
     if (!this.promotable()) return;
     if (transfer) this.runElection(false, true);
     else this.runElection(true, false);
@@ -565,22 +631,22 @@ export class Raft {
     let type: MessageType;
     if (preVote) {
       this.becomePreCandidate();
-      term = this.term + 1;
+      term = this._term + 1;
       type = MessageType.PreVote;
     } else {
       this.becomeCandidate();
-      term = this.term;
+      term = this._term;
       type = MessageType.Vote;
     }
     this.votes.set(this.id, true);
     if (this.tallyAndAct()) return;
-    for (const id of this.confState.voters) {
+    for (const id of this._confState.voters) {
       if (id === this.id) continue;
       this.msgs.push({
         ...this.blankMessage(type, id),
         term,
-        index: this.log.lastIndex(),
-        logTerm: this.log.lastTerm(),
+        index: this.raftLog.lastIndex(),
+        logTerm: this.raftLog.lastTerm(),
         transfer: transfer || undefined,
       });
     }
@@ -590,19 +656,19 @@ export class Raft {
   private tallyAndAct(): boolean {
     let granted = 0;
     let rejected = 0;
-    for (const id of this.confState.voters) {
+    for (const id of this._confState.voters) {
       const v = this.votes.get(id);
       if (v === true) granted++;
       else if (v === false) rejected++;
     }
     const q = this.quorum();
     if (granted >= q) {
-      if (this.role === Role.PreCandidate) this.runElection(false, false);
+      if (this._role === Role.PreCandidate) this.runElection(false, false);
       else this.becomeLeader(); // its no-op entry goes out with the next ready()
       return true;
     }
-    if (this.confState.voters.length - rejected < q) {
-      this.becomeFollower(this.term, null);
+    if (this._confState.voters.length - rejected < q) {
+      this.becomeFollower(this._term, null);
       return true;
     }
     return false;
@@ -613,12 +679,12 @@ export class Raft {
 
   private stepMessage(m: Message): void {
     if (LEADS_OR_CAMPAIGNS.has(m.type) && !this.mayLeadOrCampaign(m)) return;
-    if (m.term > this.term) {
+    if (m.term > this._term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // Leader stickiness (thesis 4.2.3): a node that heard from a live leader within the minimum
         // election timeout ignores campaigns, so a node rejoining from a partition cannot depose a
         // healthy leader. A campaign started by a leadership transfer is the exception.
-        const inLease = this.leader !== null && this.electionElapsed < this.electionTicks;
+        const inLease = this._leader !== null && this.electionElapsed < this.electionTicks;
         if (inLease && !m.transfer) return;
       }
       if (m.type === MessageType.PreVote) {
@@ -630,7 +696,7 @@ export class Raft {
       } else {
         this.becomeFollower(m.term, null);
       }
-    } else if (m.term < this.term) {
+    } else if (m.term < this._term) {
       if (m.type === MessageType.Append || m.type === MessageType.Heartbeat) {
         // A stale leader (e.g. back from a partition): answer with our term so it steps down.
         // Without this, with pre-vote and check-quorum on, it could stay stuck.
@@ -645,7 +711,7 @@ export class Raft {
       this.handleVoteRequest(m);
       return;
     }
-    switch (this.role) {
+    switch (this._role) {
       case Role.Leader:
         this.stepLeader(m);
         break;
@@ -665,10 +731,10 @@ export class Raft {
    */
   protected canGrantVote(m: Message): boolean {
     const free =
-      this.vote === m.from ||
-      (this.vote === NONE && this.leader === null) ||
-      (m.type === MessageType.PreVote && m.term > this.term);
-    return free && this.log.isUpToDate(m.index, m.logTerm);
+      this._vote === m.from ||
+      (this._vote === NONE && this._leader === null) ||
+      (m.type === MessageType.PreVote && m.term > this._term);
+    return free && this.raftLog.isUpToDate(m.index, m.logTerm);
   }
 
   private handleVoteRequest(m: Message): void {
@@ -679,7 +745,7 @@ export class Raft {
       this.msgs.push({ ...this.blankMessage(responseType, m.from), term: m.term });
       if (m.type === MessageType.Vote) {
         this.electionElapsed = 0;
-        this.vote = m.from;
+        this._vote = m.from;
       }
     } else {
       this.send({ type: responseType, to: m.from, reject: true });
@@ -693,7 +759,7 @@ export class Raft {
       case MessageType.AppendResponse: {
         pr.recentActive = true;
         if (m.reject) {
-          const hint = m.logTerm > 0 ? this.log.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint;
+          const hint = m.logTerm > 0 ? this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm) : m.rejectHint;
           if (pr.state === ProgressState.Probe && m.index === pr.next - 1 && m.index <= pr.match) {
             // The answer to the current probe says the follower lacks an entry it acknowledged.
             pr.restartAfterLoss(hint);
@@ -717,10 +783,10 @@ export class Raft {
           if (this.maybeCommit()) this.broadcastAppend();
           else if (wasPaused) this.sendAppend(m.from);
           // Keep the window full: stream what the follower is still missing.
-          while (this.role === Role.Leader && this.sendAppend(m.from, false)) {
+          while (this._role === Role.Leader && this.sendAppend(m.from, false)) {
             /* each call sends one more append */
           }
-          if (m.from === this.transferee && pr.match === this.log.lastIndex()) {
+          if (m.from === this._transferee && pr.match === this.raftLog.lastIndex()) {
             this.send({ type: MessageType.TimeoutNow, to: m.from });
           }
         }
@@ -732,7 +798,7 @@ export class Raft {
         // A follower's log never shrinks below what it acknowledged, unless it lost its disk.
         if (m.index < pr.match) pr.restartAfterLoss(m.index);
         if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
-        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+        if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
         return;
       default:
         return;
@@ -754,12 +820,12 @@ export class Raft {
         this.handleSnapshot(m);
         return;
       case MessageType.PreVoteResponse:
-        if (this.role !== Role.PreCandidate || !this.countable(m)) return;
+        if (this._role !== Role.PreCandidate || !this.countable(m)) return;
         this.votes.set(m.from, !m.reject);
         this.tallyAndAct();
         return;
       case MessageType.VoteResponse:
-        if (this.role !== Role.Candidate || !this.countable(m)) return;
+        if (this._role !== Role.Candidate || !this.countable(m)) return;
         this.votes.set(m.from, !m.reject);
         this.tallyAndAct();
         return;
@@ -772,17 +838,17 @@ export class Raft {
     switch (m.type) {
       case MessageType.Append:
         this.electionElapsed = 0;
-        this.leader = m.from;
+        this._leader = m.from;
         this.handleAppend(m);
         return;
       case MessageType.Heartbeat:
         this.electionElapsed = 0;
-        this.leader = m.from;
+        this._leader = m.from;
         this.handleHeartbeat(m);
         return;
       case MessageType.InstallSnapshot:
         this.electionElapsed = 0;
-        this.leader = m.from;
+        this._leader = m.from;
         this.handleSnapshot(m);
         return;
       case MessageType.TimeoutNow:
@@ -795,11 +861,11 @@ export class Raft {
   }
 
   private handleAppend(m: Message): void {
-    if (m.index < this.log.commit) {
-      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.commit });
+    if (m.index < this.raftLog.commit) {
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.raftLog.commit });
       return;
     }
-    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    const lastNew = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== null) {
       this.onCommitAdvanced();
       this.send({ type: MessageType.AppendResponse, to: m.from, index: lastNew });
@@ -807,53 +873,53 @@ export class Raft {
     }
     // Fast backtracking: tell the leader the largest index at or below its probe whose term is
     // not above the one it sent, and that index's term, so it can skip whole terms.
-    const hintIndex = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    const hintIndex = this.raftLog.findConflictByTerm(Math.min(m.index, this.raftLog.lastIndex()), m.logTerm);
     this.send({
       type: MessageType.AppendResponse,
       to: m.from,
       index: m.index,
       reject: true,
       rejectHint: hintIndex,
-      logTerm: this.log.term(hintIndex) ?? 0,
+      logTerm: this.raftLog.term(hintIndex) ?? 0,
     });
   }
 
   private handleHeartbeat(m: Message): void {
-    if (this.log.commitTo(Math.min(m.commit, this.log.lastIndex()))) this.onCommitAdvanced();
-    this.send({ type: MessageType.HeartbeatResponse, to: m.from, index: this.log.lastIndex() });
+    if (this.raftLog.commitTo(Math.min(m.commit, this.raftLog.lastIndex()))) this.onCommitAdvanced();
+    this.send({ type: MessageType.HeartbeatResponse, to: m.from, index: this.raftLog.lastIndex() });
   }
 
   private handleSnapshot(m: Message): void {
     const snapshot = m.snapshot;
     if (!snapshot) return;
     const { index, term } = snapshot.metadata;
-    if (index <= this.log.commit) {
-      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.commit });
+    if (index <= this.raftLog.commit) {
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.raftLog.commit });
       return;
     }
-    if (this.log.matchTerm(index, term)) {
+    if (this.raftLog.matchTerm(index, term)) {
       // We already hold that entry: keep our log (and what follows it), just learn the commit.
       // Answer with the commit index, as etcd-io/raft does: what follows the snapshot's entry here
       // may be a suffix of an older term the leader does not have, and acknowledging it would let
       // the leader count entries this node does not hold.
-      this.log.commitTo(index);
+      this.raftLog.commitTo(index);
       this.onCommitAdvanced();
-      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.commit });
+      this.send({ type: MessageType.AppendResponse, to: m.from, index: this.raftLog.commit });
       return;
     }
-    this.log.restore(snapshot);
-    this.confState = snapshot.metadata.confState;
+    this.raftLog.restore(snapshot);
+    this._confState = snapshot.metadata.confState;
     this.confIndex = index;
     this.resetProgress();
-    this.send({ type: MessageType.AppendResponse, to: m.from, index: this.log.lastIndex() });
+    this.send({ type: MessageType.AppendResponse, to: m.from, index: this.raftLog.lastIndex() });
   }
 
   // ---------------------------------------------------------------------------------------------
   // Replication
 
   private appendLocal(type: EntryType, data: Uint8Array): { index: number; term: number } {
-    const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, type, data };
-    this.log.append([entry]);
+    const entry: Entry = { term: this._term, index: this.raftLog.lastIndex() + 1, type, data };
+    this.raftLog.append([entry]);
     const self = this.progress.get(this.id);
     if (self) self.maybeUpdate(entry.index);
     this.maybeCommit();
@@ -867,8 +933,8 @@ export class Raft {
    */
   protected maybeCommit(): boolean {
     const candidate = this.quorumMatchIndex();
-    if (candidate > this.log.commit && this.log.term(candidate) === this.term) {
-      this.log.commitTo(candidate);
+    if (candidate > this.raftLog.commit && this.raftLog.term(candidate) === this._term) {
+      this.raftLog.commitTo(candidate);
       this.onCommitAdvanced();
       return true;
     }
@@ -877,28 +943,28 @@ export class Raft {
 
   /** The highest index held by a majority of voters. */
   protected quorumMatchIndex(): number {
-    const matches = this.confState.voters.map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
+    const matches = this._confState.voters.map((id) => this.progress.get(id)?.match ?? 0).sort((a, b) => b - a);
     return matches[this.quorum() - 1] ?? 0;
   }
 
   /** Membership changes take effect when committed (see confchange.ts). */
   protected onCommitAdvanced(): void {
-    const conf = this.foldConfChanges(this.confState, this.confIndex + 1, this.log.commit);
-    this.confIndex = this.log.commit;
-    if (sameConf(conf, this.confState)) return;
-    this.confState = conf;
-    if (this.role !== Role.Leader) return;
+    const conf = this.foldConfChanges(this._confState, this.confIndex + 1, this.raftLog.commit);
+    this.confIndex = this.raftLog.commit;
+    if (sameConf(conf, this._confState)) return;
+    this._confState = conf;
+    if (this._role !== Role.Leader) return;
     if (!this.promotable()) {
       // Removed (or demoted): a leader outside the membership steps down and lets the rest elect.
-      this.becomeFollower(this.term, null);
+      this.becomeFollower(this._term, null);
       return;
     }
     const old = this.progress;
     this.progress = new Map();
-    const nextIndex = this.log.lastIndex() + 1;
-    for (const id of this.confState.voters) this.reuseOrAdd(old, id, false, nextIndex);
-    for (const id of this.confState.learners) this.reuseOrAdd(old, id, true, nextIndex);
-    if (this.transferee !== null && !this.confState.voters.includes(this.transferee)) this.transferee = null;
+    const nextIndex = this.raftLog.lastIndex() + 1;
+    for (const id of this._confState.voters) this.reuseOrAdd(old, id, false, nextIndex);
+    for (const id of this._confState.learners) this.reuseOrAdd(old, id, true, nextIndex);
+    if (this._transferee !== null && !this._confState.voters.includes(this._transferee)) this._transferee = null;
     // A smaller quorum may commit more right away; new members need their first append.
     this.maybeCommit();
     this.broadcastPending = true;
@@ -911,19 +977,19 @@ export class Raft {
       this.progress.set(id, pr);
     } else {
       this.addProgress(id, isLearner, next);
-      if (id === this.id) (this.progress.get(id) as Progress).match = this.log.lastIndex();
+      if (id === this.id) (this.progress.get(id) as Progress).match = this.raftLog.lastIndex();
     }
   }
 
   /** The membership in force at `index` (<= commit): the snapshot's plus committed changes. */
   private confStateAt(index: number): ConfState {
-    return this.foldConfChanges(this.log.snapshot.metadata.confState, this.log.firstIndex(), index);
+    return this.foldConfChanges(this.raftLog.snapshot.metadata.confState, this.raftLog.firstIndex(), index);
   }
 
   private foldConfChanges(start: ConfState, from: number, to: number): ConfState {
     let cs = start;
-    for (let i = Math.max(from, this.log.firstIndex()); i <= to; i++) {
-      const e = this.log.entryAt(i);
+    for (let i = Math.max(from, this.raftLog.firstIndex()); i <= to; i++) {
+      const e = this.raftLog.entryAt(i);
       if (!e || e.type !== EntryType.ConfChange) continue;
       try {
         cs = applyConfChange(cs, decodeConfChange(e.data));
@@ -943,7 +1009,7 @@ export class Raft {
     for (const pr of this.progress.values()) {
       if (pr.id === this.id) continue;
       // Never claim a commit beyond what the follower holds: it may not have those entries.
-      this.send({ type: MessageType.Heartbeat, to: pr.id, commit: Math.min(pr.match, this.log.commit) });
+      this.send({ type: MessageType.Heartbeat, to: pr.id, commit: Math.min(pr.match, this.raftLog.commit) });
     }
   }
 
@@ -955,18 +1021,18 @@ export class Raft {
     const pr = this.progress.get(to);
     if (!pr || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
-    const prevTerm = this.log.term(prevIndex);
-    if (prevTerm === undefined || pr.next < this.log.firstIndex()) {
+    const prevTerm = this.raftLog.term(prevIndex);
+    if (prevTerm === undefined || pr.next < this.raftLog.firstIndex()) {
       return this.sendSnapshot(pr);
     }
-    const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxAppendEntries, this.maxAppendBytes);
+    const entries = this.raftLog.slice(pr.next, this.raftLog.lastIndex() + 1, this.maxAppendEntries, this.maxAppendBytes);
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.msgs.push({
       ...this.blankMessage(MessageType.Append, to),
       index: prevIndex,
       logTerm: prevTerm,
       entries,
-      commit: this.log.commit,
+      commit: this.raftLog.commit,
     });
     if (entries.length > 0) {
       const last = entries[entries.length - 1].index;
@@ -985,7 +1051,7 @@ export class Raft {
   }
 
   private sendSnapshot(pr: Progress): boolean {
-    const snapshot = this.log.snapshot;
+    const snapshot = this.raftLog.snapshot;
     this.msgs.push({ ...this.blankMessage(MessageType.InstallSnapshot, pr.id), snapshot });
     pr.becomeSnapshot(snapshot.metadata.index);
     return true;
@@ -995,15 +1061,15 @@ export class Raft {
   // Helpers
 
   private checkCanPropose(): void {
-    if (this.role !== Role.Leader) {
-      const where = this.leader ? `the leader is ${this.leader}` : 'no leader is known';
-      throw new ProposalRefusedError('not-leader', `${this.id} is not the leader (${where})`, this.leader);
+    if (this._role !== Role.Leader) {
+      const where = this._leader ? `the leader is ${this._leader}` : 'no leader is known';
+      throw new ProposalRefusedError('not-leader', `${this.id} is not the leader (${where})`, this._leader);
     }
-    if (this.transferee !== null) {
+    if (this._transferee !== null) {
       throw new ProposalRefusedError(
         'transfer-in-progress',
-        `leadership is being transferred to ${this.transferee}; retry with the new leader`,
-        this.transferee,
+        `leadership is being transferred to ${this._transferee}; retry with the new leader`,
+        this._transferee,
       );
     }
   }
@@ -1017,7 +1083,7 @@ export class Raft {
       type,
       from: this.id,
       to,
-      term: this.term,
+      term: this._term,
       logTerm: 0,
       index: 0,
       entries: [],

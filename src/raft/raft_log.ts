@@ -11,7 +11,20 @@ export function emptySnapshot(): Snapshot {
   return { metadata: { index: 0, term: 0, confState: EMPTY_CONF }, data: new Uint8Array(0) };
 }
 
-export class RaftLog {
+/** What the core's users may read of its log (Raft.log); only the core changes it. */
+export interface RaftLogView {
+  readonly snapshot: Snapshot;
+  readonly commit: number;
+  /** Highest index handed to the state machine (it may run ahead of the disk until the Ready is persisted). */
+  readonly applied: number;
+  firstIndex(): number;
+  lastIndex(): number;
+  lastTerm(): number;
+  term(index: number): number | undefined;
+  entryAt(index: number): Entry | undefined;
+}
+
+export class RaftLog implements RaftLogView {
   /** The latest snapshot; index 0 / term 0 when the log has never been compacted. */
   snapshot: Snapshot;
   /** entries[i] has index snapshot.metadata.index + 1 + i. */

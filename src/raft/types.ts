@@ -146,10 +146,14 @@ export interface SoftState {
  *  2. Apply `committedEntries`, in order, to the state machine. A driver may apply them before
  *     step 1 and put the state machine's writes into that same batch (one fsync per Ready); what
  *     matters is that nothing is released to the outside before the batch is durable.
- *  3. Only then send `messages`. Vote grants and append acknowledgements in this batch promise
- *     that the state in step 1 is durable; sending them earlier breaks Raft's safety (a node could
- *     vote twice in a term, or a leader could count an entry that a crash then loses).
- *  4. Call `advance()` before the next `ready()`.
+ *  3. `messagesNow` may be sent at once, while step 1 is being written; `messagesAfterPersist`
+ *     only once it is durable. The core decides which is which (as etcd-io/raft's
+ *     msgsAfterAppend), so every driver inherits the rule: vote grants and append
+ *     acknowledgements promise that the state in step 1 is durable, and sending them earlier
+ *     breaks Raft's safety (a node could vote twice in a term, or a leader could count an entry
+ *     that a crash then loses). What goes at once is only a leader's Append or Heartbeat that
+ *     promises nothing unwritten (see Raft.splitMessages).
+ *  4. Call `advance()` before the next `ready()`: it tells the core that step 1 is durable.
  *
  * `mustSync` is true whenever term, vote, commit, entries or the snapshot change; a Ready that only
  * carries messages (heartbeats) or only soft state needs no fsync.
@@ -163,8 +167,16 @@ export interface Ready {
   logFirstIndex: number;
   logLastIndex: number;
   committedEntries: Entry[];
-  messages: Message[];
+  /** Messages that promise nothing about this Ready's unwritten state: send them at once. */
+  messagesNow: Message[];
+  /** Messages that may be sent only once this Ready's batch is durable. */
+  messagesAfterPersist: Message[];
   mustSync: boolean;
+}
+
+/** Every message of a Ready, in the order a driver that waits for the write may send them. */
+export function allMessages(rd: Ready): Message[] {
+  return rd.messagesNow.length === 0 ? rd.messagesAfterPersist : [...rd.messagesNow, ...rd.messagesAfterPersist];
 }
 
 /** Replication state of one follower as the leader sees it (etcd-io/raft's tracker). */

@@ -11,7 +11,8 @@ import { NodeId } from '../raft/types';
 import { CallAuthorizer, RPC } from '../transport/authorization';
 import { assertAuthorizedServer } from '../transport/grpc_server';
 import { loadProtoFile } from '../transport/proto_loader';
-import { LeaderAnswer, LeaderForwarder, SignCoordinator } from './sign_coordinator';
+import type { LeaderAnswer } from '../replica/leader_answer';
+import type { LeaderForwarder, SignCoordinator } from '../node/sign_coordinator';
 import { isSignRefusalReason, SignOutcome, SignRefusalReason, SignRequest } from './sign_types';
 
 const Outcome = { Signed: 1, SignedWithStoredTimestamp: 2, Refused: 3 } as const;
@@ -140,6 +141,8 @@ function toWireDecide(a: LeaderAnswer): WireDecideResponse {
       return { ...base, kind: DecideKind.Refused, refusalReason: a.reason, message: a.message };
     case 'not-leader':
       return { ...base, kind: DecideKind.NotLeader, leaderHint: a.leaderHint ?? '' };
+    case 'broken-outcome':
+      throw new Error('a broken-variant answer is never sent over the wire');
   }
 }
 

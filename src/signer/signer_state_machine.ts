@@ -4,30 +4,28 @@
 // reaches the same decision for every request: that is what lets a later leader refuse anything
 // that conflicts with what an earlier leader released (DESIGN.md, "the one rule").
 //
-// The driver (node/raft_node.ts) writes the ops returned by apply/restore in the same fsynced
+// The driver (replica/driver.ts) writes the ops returned by apply/restore in the same fsynced
 // batch as the log, and only then resolves waitApplied: so a decision read after waitApplied(i)
 // is durable on this node. In-memory records may run ahead of the disk between apply and that
 // write; a caller releasing a signature on a record must first wait until the record's index is
-// applied (see recordOf and SignCoordinator).
+// applied (see recordOf and replica/release_rule.ts).
 
 import { Entry, EntryType } from '../raft/types';
 import { StateMachine, StateMachineOp } from '../raft/state_machine';
 import { StateMachineReader } from '../storage/raft_storage';
-import { encodeUvarint, ProtoReader } from '../privval/protobuf';
 import { Logger } from '../log/logger';
 import { decideFilePv, FilePvDecision, SlashingRecord } from './filepv_rules';
 import { KeyRing } from './key_ring';
 import {
   decodeSignerCommand,
   decodeSignerSnapshot,
-  decodeStoredRecord,
   encodeSignerSnapshot,
-  encodeStoredRecord,
   ImportStateCommand,
   importProblem,
   StoredRecord,
 } from './signer_codec';
 import { SignOutcome, SignRequest } from './sign_types';
+import { APPLIED_KEY, decodeRecords, LoadedRecords, putApplied, putRecord, RECORD_PREFIX } from './slashing_records';
 
 /**
  * What applying one imported state did: raised the watermark, left it (not above the record), or
@@ -51,19 +49,10 @@ export interface EntryDecision {
  * a few hundred entries a second, so 1024 entries outlast a deadline. Every decision holds its
  * requests (sign bytes and all), so keeping many more only costs memory: with 65536 a node's
  * resident set grew past 200 MB under load. A release that finds its decision gone
- * answers from this node's record instead (SignCoordinator.release), which refuses rather than
+ * answers from this node's record instead (release_rule.ts), which refuses rather than
  * guesses when the record has moved on.
  */
 const DECISIONS_KEPT = 1024;
-
-// Keys in the store's state-machine keyspace.
-const APPLIED_KEY = Uint8Array.of(0x00);
-const RECORD_PREFIX = 0x01;
-
-function recordStoreKey(chainId: string, pubKey: Uint8Array): Uint8Array {
-  const id = Buffer.from(chainId, 'utf8');
-  return Buffer.concat([Uint8Array.of(RECORD_PREFIX), encodeUvarint(id.length), id, pubKey]);
-}
 
 function recordMapKey(chainId: string, pubKey: Uint8Array): string {
   // The hex key is fixed-width, so "key:chain" cannot be ambiguous whatever the chain id holds.
@@ -99,13 +88,18 @@ export class SignerStateMachine implements StateMachine {
 
   /** Loads the records and applied index the store holds (written by earlier apply/restore calls). */
   static async load(reader: StateMachineReader, keys: KeyRing, logger: Logger): Promise<SignerStateMachine> {
-    const machine = new SignerStateMachine(keys, logger);
+    const pairs: [Uint8Array, Uint8Array][] = [];
     const applied = await reader.get(APPLIED_KEY);
-    if (applied) machine.appliedIndex = Number(new ProtoReader(applied, 'applied index').uint64());
-    for await (const { value } of reader.iterate(Uint8Array.of(RECORD_PREFIX))) {
-      const rec = decodeStoredRecord(value);
-      machine.records.set(recordMapKey(rec.chainId, rec.pubKey), rec);
-    }
+    if (applied) pairs.push([APPLIED_KEY, applied]);
+    for await (const { key, value } of reader.iterate(RECORD_PREFIX)) pairs.push([key, value]);
+    return SignerStateMachine.fromRecords(decodeRecords(pairs), keys, logger);
+  }
+
+  /** The machine as the records a store holds make it (slashing_records.ts), with no decisions kept. */
+  static fromRecords(loaded: LoadedRecords, keys: KeyRing, logger: Logger): SignerStateMachine {
+    const machine = new SignerStateMachine(keys, logger);
+    machine.appliedIndex = loaded.applied;
+    for (const rec of loaded.records) machine.records.set(recordMapKey(rec.chainId, rec.pubKey), rec);
     return machine;
   }
 
@@ -132,12 +126,8 @@ export class SignerStateMachine implements StateMachine {
       this.appliedIndex = entry.index;
     }
     this.trimDecisions();
-    const ops: StateMachineOp[] = [...dirty.values()].map((r) => ({
-      type: 'put',
-      key: recordStoreKey(r.chainId, r.pubKey),
-      value: encodeStoredRecord(r),
-    }));
-    ops.push({ type: 'put', key: APPLIED_KEY, value: encodeUvarint(this.appliedIndex) });
+    const ops: StateMachineOp[] = [...dirty.values()].map(putRecord);
+    ops.push(putApplied(this.appliedIndex));
     return ops;
   }
 
@@ -151,9 +141,9 @@ export class SignerStateMachine implements StateMachine {
       // Durable (and so releasable) once this restore's batch is written, i.e. at `index`.
       const rec: StoredRecord = { ...r, index };
       this.records.set(recordMapKey(r.chainId, r.pubKey), rec);
-      ops.push({ type: 'put', key: recordStoreKey(r.chainId, r.pubKey), value: encodeStoredRecord(rec) });
+      ops.push(putRecord(rec));
     }
-    ops.push({ type: 'put', key: APPLIED_KEY, value: encodeUvarint(index) });
+    ops.push(putApplied(index));
     return ops;
   }
 

@@ -2,8 +2,9 @@
 // exactly what the persistence contract on `Ready` (src/raft/types.ts) says a driver persists, so
 // a "crash" that keeps only this object loses precisely what a real crash would.
 
-import { Entry, HardState, Ready, Snapshot } from '../raft/types';
-import { StateMachineOp } from '../storage/raft_storage';
+import type { PersistBatch } from '../replica/host';
+import { readyBatch } from '../replica/driver';
+import type { Entry, HardState, Ready, Snapshot } from '../raft/types';
 
 export interface MemoryRaftDisk {
   hardState: HardState;
@@ -11,35 +12,37 @@ export interface MemoryRaftDisk {
   entries: Entry[];
   /**
    * The state machine's keyspace (hex key -> value), written in the same atomic step as the log,
-   * as node/raft_node.ts does with RaftStorage.persist. Absent for drivers without a state machine.
+   * as RaftStorage.persist does in a node. Absent for drivers without a state machine.
    */
   stateMachine?: Map<string, Uint8Array>;
 }
 
-/** The state machine's writes that go into the same batch as a Ready. */
-export interface StateMachineWrite {
-  ops: StateMachineOp[];
-  /** A snapshot from the leader replaces the whole state machine: clear its keyspace first. */
-  clear: boolean;
-}
-
-/** Writes the persistent part of a Ready, and the state machine's writes with it, as one atomic step. */
-export function persistReady(disk: MemoryRaftDisk, rd: Ready, machine?: StateMachineWrite): void {
-  const snapshot = rd.snapshot ?? rd.compaction;
-  if (snapshot) disk.snapshot = snapshot;
-  if (rd.entries.length > 0) {
-    const from = rd.entries[0].index;
-    disk.entries = disk.entries.filter((e) => e.index < from).concat(rd.entries);
+/** Writes one batch of the replica driver (host.ts Disk.persist) as one atomic step. */
+export function persistBatch(disk: MemoryRaftDisk, batch: PersistBatch): void {
+  if (batch.snapshot) disk.snapshot = batch.snapshot;
+  if (batch.entries.length > 0) {
+    const from = batch.entries[0].index;
+    disk.entries = disk.entries.filter((e) => e.index < from).concat(batch.entries);
   }
-  disk.entries = disk.entries.filter((e) => e.index >= rd.logFirstIndex && e.index <= rd.logLastIndex);
-  if (rd.hardState) disk.hardState = { ...rd.hardState };
-  if (machine) {
+  disk.entries = disk.entries.filter((e) => e.index >= batch.logFirstIndex && e.index <= batch.logLastIndex);
+  if (batch.hardState) disk.hardState = { ...batch.hardState };
+  if (batch.machineOps.length > 0 || batch.clearStateMachine) {
     const store = (disk.stateMachine ??= new Map());
-    if (machine.clear) store.clear();
-    for (const op of machine.ops) {
+    if (batch.clearStateMachine) store.clear();
+    for (const op of batch.machineOps) {
       const key = Buffer.from(op.key).toString('hex');
       if (op.type === 'put') store.set(key, op.value.slice());
       else store.delete(key);
     }
   }
+}
+
+/** The state machine's keyspace as key/value pairs, for the decoder the node process uses (slashing_records.ts). */
+export function stateMachinePairs(disk: MemoryRaftDisk): [Uint8Array, Uint8Array][] {
+  return [...(disk.stateMachine ?? new Map<string, Uint8Array>())].map(([k, v]) => [Buffer.from(k, 'hex'), v]);
+}
+
+/** Writes the persistent part of a Ready (the scenario harness's cores, which have no state machine). */
+export function persistReady(disk: MemoryRaftDisk, rd: Ready): void {
+  persistBatch(disk, readyBatch(rd, []));
 }

@@ -1,36 +1,40 @@
-// A deterministic simulation of a raft-signer cluster: the real Raft core, driven exactly as the
-// node driver drives it (apply, persist the log and the state machine's writes as one batch, then
-// send; nothing stepped between ready() and advance()), with the real signer state machine
-// (SignerStateMachine, FilePV rules, KeyRing) on every node, and validator nodes asking for
-// signatures through the sign path (sim_sign_path.ts, after signer/sign_coordinator.ts). All of
-// it under a seeded virtual clock, a faulty network (delay, loss, duplication, reordering,
-// symmetric and one-way partitions), crashes that lose whatever was not yet durable, pauses,
+// A deterministic simulation of a raft-signer cluster that runs the production replica core
+// (src/replica/): every node is a ReplicaDriver over the real Raft core and the real signer state
+// machine (SignerStateMachine, FilePV rules, KeyRing), with the real SignPath in front of it, exactly
+// the objects a node process builds. Only the host differs (host.ts): here time is a seeded
+// virtual clock, the disk is in memory and loses whatever was not yet durable when a node crashes,
+// and the network and the Signer RPC between nodes are simulated, with delay, loss, duplication,
+// reordering, symmetric and one-way partitions. The faults: crashes (also mid-write), pauses,
 // restarts, membership changes, leadership transfers, and stores lost or replaced with the
 // operator's learner procedure done right, wrong or never (loseStore, repairStep). Every store has
 // an incarnation, and every core is an ObservedRaft, so the checker sees which answers it counted.
 // The Raft invariants and the signer's (signer_invariants.ts) are checked after every event, and
-// liveness (commits and signatures) once the faults heal. The same seed replays the same run.
+// liveness (commits and signatures) once the faults heal. Anything the core logs as an error is a
+// violation too. The same seed replays the same run.
 
 import crypto from 'node:crypto';
 import { ValidatorKey } from '../keys/validator_key';
 import { Logger, silentLogger } from '../log/logger';
-import { ProtoReader } from '../privval/protobuf';
 import { ProposalRefusedError } from '../raft/errors';
 import { Raft, RaftConfig, RaftPersistedState, bootstrapState } from '../raft/raft';
 import { SeededRandom } from '../raft/rng';
 import { ConfChange } from '../raft/confchange';
+import type { StateMachine } from '../raft/state_machine';
 import { ConfState, Entry, EntryType, Incarnation, incarnationOf, Message, NodeId, ProgressState, Ready, Role } from '../raft/types';
+import { DriverObserver, NodeStoppedError, ReplicaDriver } from '../replica/driver';
+import type { Clock, Disk, PersistBatch, SignForwarder, Timer } from '../replica/host';
+import type { ReleaseAnswer } from '../replica/release_rule';
+import { SignPath, SignPathCounters } from '../replica/sign_path';
 import { KeyRing } from '../signer/key_ring';
-import { decodeSignerCommand, decodeStoredRecord, encodeSignerSnapshot, StoredRecord } from '../signer/signer_codec';
+import { decodeSignerCommand } from '../signer/signer_codec';
 import { SignerStateMachine } from '../signer/signer_state_machine';
 import { SignRefusalReason, SignRequest } from '../signer/sign_types';
-import type { StateMachineOp } from '../storage/raft_storage';
+import { decodeRecords } from '../signer/slashing_records';
 import { EventQueue } from './event_queue';
-import { MemoryRaftDisk, persistReady, StateMachineWrite } from './memory_raft_disk';
+import { MemoryRaftDisk, persistBatch, stateMachinePairs } from './memory_raft_disk';
 import { CountedAnswer, CountsAnyStoreRaft, ObservedRaft } from './observed_raft';
 import { RaftInvariantChecker } from './raft_invariants';
-import { SignerCheckOptions, SignerInvariantChecker } from './signer_invariants';
-import { SignNodeView, SignPathHost, SimSignPath } from './sim_sign_path';
+import { SignerCheckOptions, SignerInvariantChecker, withTimestamp } from './signer_invariants';
 import { FleetHost, ValidatorFleet } from './validator_fleet';
 
 export interface SimulationOptions {
@@ -71,7 +75,7 @@ export interface SimulationOptions {
    * since a majority's lost disks rightly stop the cluster or lose committed entries.
    */
   recklessStoreFaults?: boolean;
-  /** A deliberately unsafe driver that sends messages before persisting (tests only). */
+  /** A deliberately unsafe driver that sends messages before persisting (ReplicaDriver's BROKEN option; tests only). */
   sendBeforePersist?: boolean;
   /** Validator nodes asking for signatures (default true); without them the signer machine only applies. */
   signing?: boolean;
@@ -82,12 +86,12 @@ export interface SimulationOptions {
   /** A deliberately broken sign path: a node releases what it has not durably applied itself (tests only). */
   releaseWithoutApply?: boolean;
   /**
-   * Which applied index the release check (and waitApplied) trusts. 'disk', the default: the index
-   * the node's disk holds, as the design asks ("fsynced before the signature is released") and as
-   * RaftNode.appliedDurably() gives it. 'core': Raft's own log.applied, which sign_coordinator.ts
-   * and RaftNode.waitApplied read at first; it runs ahead of the disk while a snapshot from the
-   * leader is being persisted (Raft moves applied to the snapshot's index when it steps the
-   * message), and the durability check catches releases in that window.
+   * Which applied index the release check trusts. 'disk', the default: the index the node's disk
+   * holds (ReplicaDriver.appliedDurably), as the design asks ("fsynced before the signature is
+   * released"). 'core': Raft's own log.applied (SignPath's BROKEN trustCoreApplied), which runs
+   * ahead of the disk while a snapshot from the leader is being persisted (Raft moves applied to
+   * the snapshot's index when it steps the message); the durability check catches releases in
+   * that window.
    */
   releaseCheckIndex?: 'core' | 'disk';
   /** Turn individual signer checks off, e.g. to show a broken path really double-signs (tests only). */
@@ -170,10 +174,15 @@ const FAULT_WEIGHT_TOTAL: Record<Profile, number> = {
   crashy: FAULT_PROFILES.crashy.reduce((a, [, w]) => a + w, 0),
 };
 
+/** A timer of a simulated process: a cancelled one never fires. */
+interface SimTimer extends Timer {
+  cancelled: boolean;
+}
+
 type SimEvent =
-  | { kind: 'tick'; node: NodeId; epoch: number }
   | { kind: 'deliver'; msg: Message }
-  | { kind: 'persisted'; node: NodeId; epoch: number; ready: Ready; write: StateMachineWrite }
+  /** A batch reaches the disk (lost if the process died before); its `done` runs on the process. */
+  | { kind: 'persisted'; node: NodeId; epoch: number; batch: PersistBatch; done: (error: Error | null) => void }
   | { kind: 'propose' }
   | { kind: 'nemesis' }
   | { kind: 'restart'; node: NodeId }
@@ -183,8 +192,11 @@ type SimEvent =
   | { kind: 'decommission'; node: NodeId }
   /** The operator's next step of the learner procedure for a node on a new store (see repairStep). */
   | { kind: 'operator'; node: NodeId; plan: number }
-  /** A continuation: of the sign path on `node` (dropped if that process died) or of a validator node (node null). */
-  | { kind: 'call'; node: NodeId | null; epoch: number; fn: () => void };
+  /**
+   * A callback of `node`'s process of `epoch` (dropped if that process died, deferred while it is
+   * paused), or of a validator node (node null). `repeatMs`: a ticker, which skips while paused.
+   */
+  | { kind: 'call'; node: NodeId | null; epoch: number; fn: () => void; timer?: SimTimer; repeatMs?: number };
 
 /**
  * How the operator handles a node that came back on a new store. The documented procedure is:
@@ -225,17 +237,13 @@ class SimNode {
   up = false;
   paused = false;
   decommissioned = false;
-  busy = false;
+  /** Changes whenever the process dies or starts: callbacks of an earlier process are dropped. */
   epoch = 0;
-  raft: Raft | null = null;
+  /** The production core of the running process (null while down). */
+  driver: ReplicaDriver | null = null;
+  signPath: SignPath | null = null;
   machine: SignerStateMachine | null = null;
-  inbox: Message[] = [];
-  pendingTicks = 0;
-  /** Proposals made while the node was busy or paused (the driver's queued 'call' inputs). */
-  pendingProposals: { data: Uint8Array; done: (r: { index: number; term: number } | ProposalRefusedError) => void }[] = [];
-  /** Sign-path continuations waiting for an applied index. */
-  appliedWaiters: { index: number; fn: () => void }[] = [];
-  /** Sign-path continuations that came due while the process was paused. */
+  /** Callbacks that came due while the process was paused. */
   deferred: (() => void)[] = [];
   held = new Set<HeldCall>();
   /** What the operator will do about this node's new store, if anything (see repairStep). */
@@ -246,14 +254,13 @@ class SimNode {
   ) {
     this.incarnation = `${id}#1`;
   }
+
+  get raft(): Raft | null {
+    return this.driver?.raft ?? null;
+  }
 }
 
 const emptyDisk = (): DurableState => ({ hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [], stateMachine: new Map() });
-
-/** Key 0x00 of the signer's keyspace: its applied index (signer_state_machine.ts). */
-const APPLIED_KEY_HEX = '00';
-/** Prefix 0x01: one slashing record per (chain, key). */
-const RECORD_PREFIX_HEX = '01';
 
 export function runSimulation(options: SimulationOptions): SimulationResult {
   return new Simulation(options).run();
@@ -292,7 +299,11 @@ class Simulation {
   private readonly keys: KeyRing;
   private readonly logger: Logger = quietLogger();
   private readonly signerChecker: SignerInvariantChecker;
-  private readonly signPath: SimSignPath;
+  /** The sign paths' counters, over every process of every node. */
+  private readonly signCounters: SignPathCounters = { forwards: 0, entries: 0, coalesced: 0, foreignStore: 0 };
+  private readonly refusedByReason: Partial<Record<SignRefusalReason, number>> = {};
+  private readonly signDeadlineMs: number;
+  private readonly loggers = new Map<NodeId, Logger>();
   private readonly fleet: ValidatorFleet;
   private readonly releaseCheckIndex: 'core' | 'disk';
   /** Sees which answers the cores count (observed_raft.ts) and hands them to the checker. */
@@ -336,11 +347,7 @@ class Simulation {
     });
     this.keys = new KeyRing(chains.map((c) => [c.chainId, c.key]));
     this.signerChecker = new SignerInvariantChecker(() => this.now, opts.signerChecks);
-    this.signPath = new SimSignPath(this.signPathHost(), this.keys, {
-      deadlineMs: opts.signDeadlineMs ?? SIGN_DEADLINE_MS,
-      releaseBeforeCommit: opts.releaseBeforeCommit,
-      releaseWithoutApply: opts.releaseWithoutApply,
-    });
+    this.signDeadlineMs = opts.signDeadlineMs ?? SIGN_DEADLINE_MS;
     this.fleet = new ValidatorFleet(this.fleetHost(), {
       chains: chains.map((c) => ({ chainId: c.chainId, pubKey: c.key.publicKey })),
       homes: Array.from({ length: opts.nodes }, (_, i) => `n${i}`),
@@ -348,7 +355,7 @@ class Simulation {
       validatorsPerChain: signRng.pick([2, 3]),
       stepMs: signRng.pick([80, 120, 200]),
       disagreement: signRng.pick([0, 0.05, 0.2, 0.5]),
-      resendMs: (opts.signDeadlineMs ?? SIGN_DEADLINE_MS) + 100,
+      resendMs: this.signDeadlineMs + 100,
       maxSends: 3,
     });
   }
@@ -403,7 +410,7 @@ class Simulation {
         );
       }
     }
-    const refusals = Object.values(this.signPath.stats.refused).reduce((a, n) => a + n, 0);
+    const refusals = Object.values(this.refusedByReason).reduce((a, n) => a + n, 0);
     return {
       seed: this.opts.seed,
       nodes: this.opts.nodes,
@@ -416,14 +423,14 @@ class Simulation {
       signatures: this.signerChecker.released,
       storedTimestampSignatures: this.signerChecker.releasedWithStoredTimestamp,
       refusals,
-      refusalReasons: { ...this.signPath.stats.refused },
-      signEntries: this.signPath.stats.entries,
-      forwards: this.signPath.stats.forwards,
-      coalesced: this.signPath.stats.coalesced,
+      refusalReasons: { ...this.refusedByReason },
+      signEntries: this.signCounters.entries,
+      forwards: this.signCounters.forwards,
+      coalesced: this.signCounters.coalesced,
       storesLost: this.storesLost,
       rejoined: this.rejoined,
       ignoredAnswers: this.ignoredAnswers,
-      foreignStoreRefusals: this.signPath.stats.foreignStore,
+      foreignStoreRefusals: this.signCounters.foreignStore,
     };
   }
 
@@ -457,11 +464,14 @@ class Simulation {
     }
   }
 
-  // --- node lifecycle -------------------------------------------------------------------------
+  // --- node lifecycle: each process is the production core on this simulator's host -----------
 
+  /** Starts a process on the node's disk: what a restarted node finds there, and nothing else. */
   private start(node: SimNode): void {
     const d = node.disk;
-    node.raft = this.factory(
+    // The same decoder the node process reads its LevelDB keyspace with (slashing_records.ts).
+    const loaded = decodeRecords(stateMachinePairs(d));
+    const raft = this.factory(
       {
         id: node.id,
         incarnation: node.incarnation,
@@ -471,48 +481,58 @@ class Simulation {
         maxAppendEntries: this.maxAppendEntries,
         maxInflightAppends: this.maxInflightAppends,
       },
-      { hardState: { ...d.hardState }, snapshot: d.snapshot, entries: d.entries.slice(), applied: diskApplied(d) },
+      { hardState: { ...d.hardState }, snapshot: d.snapshot, entries: d.entries.slice(), applied: loaded.applied },
     );
-    if (node.raft instanceof ObservedRaft) node.raft.observer = this.answerObserver;
-    node.machine = this.loadMachine(d);
-    if (this.opts.trace) this.trace(() => `${node.id} (store ${node.incarnation}) starts: disk applied ${diskApplied(d)}, commit ${d.hardState.commit}, snapshot ${d.snapshot?.metadata.index ?? 0}`);
+    if (raft instanceof ObservedRaft) raft.observer = this.answerObserver;
+    if (this.opts.trace) this.trace(() => `${node.id} (store ${node.incarnation}) starts: disk applied ${loaded.applied}, commit ${d.hardState.commit}, snapshot ${d.snapshot?.metadata.index ?? 0}`);
     node.up = true;
     node.paused = false;
-    node.busy = false;
-    node.inbox = [];
-    node.pendingTicks = 0;
-    node.pendingProposals = [];
-    node.appliedWaiters = [];
     node.deferred = [];
     node.epoch++;
-    this.queue.push(this.now + this.rng.between(1, TICK_MS), { kind: 'tick', node: node.id, epoch: node.epoch });
-  }
-
-  /**
-   * The signer's state as a restarted process finds it: the records and applied index its disk
-   * holds (SignerStateMachine.load reads the same keys, but asynchronously; restoring an image of
-   * the same records is the synchronous equivalent, except that every record's index becomes the
-   * applied index, which is durable too).
-   */
-  private loadMachine(d: DurableState): SignerStateMachine {
-    const records: StoredRecord[] = [];
-    for (const [key, value] of d.stateMachine) if (key.startsWith(RECORD_PREFIX_HEX)) records.push(decodeStoredRecord(value));
-    const machine = new SignerStateMachine(this.keys, this.logger);
-    machine.restore(encodeSignerSnapshot(records), diskApplied(d));
-    return machine;
+    const epoch = node.epoch;
+    const machine = SignerStateMachine.fromRecords(loaded, this.keys, this.logger);
+    const clock = this.processClock(node, epoch);
+    const logger = this.nodeLogger(node.id);
+    const driver = new ReplicaDriver({
+      id: node.id,
+      raft,
+      machine: fillerAsNoop(machine),
+      clock,
+      disk: this.processDisk(node, epoch),
+      network: { send: (messages) => this.sendAll(messages) },
+      tickMs: TICK_MS,
+      snapshotEntries: this.compactEvery,
+      logger,
+      observer: this.driverObserver(node),
+      sendBeforePersist: this.opts.sendBeforePersist,
+    });
+    node.driver = driver;
+    node.machine = machine;
+    node.signPath = new SignPath({
+      driver,
+      machine,
+      keys: this.keys,
+      clock,
+      forwarder: this.forwarder(node, epoch),
+      deadlineMs: this.signDeadlineMs,
+      logger,
+      releaseBeforeCommit: this.opts.releaseBeforeCommit,
+      releaseWithoutApply: this.opts.releaseWithoutApply,
+      trustCoreApplied: this.releaseCheckIndex === 'core',
+      counters: this.signCounters,
+    });
+    driver.start();
   }
 
   private crash(node: SimNode): void {
-    // Whatever was handed out by ready() but not yet persisted is lost with the process, and so
-    // is every sign request in progress on it; the forwarded calls it was serving fail.
-    if (this.opts.trace) this.trace(() => `${node.id} crashes${node.busy ? ' while writing' : ''}: disk applied ${diskApplied(node.disk)}`);
+    // The process is gone: whatever was handed to the disk but not yet durable is lost with it,
+    // and so is every sign request in progress on it (no answer at all); the forwarded calls it
+    // was serving fail. Nothing of the process is asked to stop: its callbacks are dropped.
+    if (this.opts.trace) this.trace(() => `${node.id} crashes${node.driver?.persistInFlight ? ' while writing' : ''}: disk applied ${diskApplied(node.disk)}`);
     node.up = false;
-    node.raft = null;
+    node.driver = null;
+    node.signPath = null;
     node.machine = null;
-    node.busy = false;
-    node.inbox = [];
-    node.pendingProposals = [];
-    node.appliedWaiters = [];
     node.deferred = [];
     for (const h of node.held) h.fail();
     node.held.clear();
@@ -520,36 +540,127 @@ class Simulation {
     this.crashes++;
   }
 
+  /** The process's clock: virtual time, every callback bound to the process that set it. */
+  private processClock(node: SimNode, epoch: number): Clock {
+    const timer = (): SimTimer => ({
+      cancelled: false,
+      cancel() {
+        this.cancelled = true;
+      },
+    });
+    return {
+      now: () => this.now,
+      after: (ms, fn) => {
+        const t = timer();
+        this.queue.push(this.now + Math.max(0, ms), { kind: 'call', node: node.id, epoch, fn, timer: t });
+        return t;
+      },
+      every: (ms, fn) => {
+        const t = timer();
+        const fire = (): void => {
+          this.queue.push(this.now + ms, { kind: 'call', node: node.id, epoch, fn: fire, timer: t, repeatMs: ms });
+          fn();
+        };
+        // Processes do not tick in step: the first tick comes anywhere in the first period.
+        this.queue.push(this.now + this.rng.between(1, ms), { kind: 'call', node: node.id, epoch, fn: fire, timer: t, repeatMs: ms });
+        return t;
+      },
+      soon: (fn) => this.queue.push(this.now, { kind: 'call', node: node.id, epoch, fn }),
+    };
+  }
+
+  /** The process's disk: a batch is durable after the fsync's latency, unless the process dies first. */
+  private processDisk(node: SimNode, epoch: number): Disk {
+    return {
+      persist: (batch, done) => {
+        // fsync latency varies by seed: a slow disk widens the window between ready() and durability.
+        const latency = batch.sync ? this.rng.between(1, this.maxDiskMs) : 0;
+        this.queue.push(this.now + latency, { kind: 'persisted', node: node.id, epoch, batch, done });
+      },
+    };
+  }
+
+  /** What the checkers see of the driver: each new leader, and each Ready before it is written. */
+  private driverObserver(node: SimNode): DriverObserver {
+    return {
+      stepped: (raft) => {
+        if (raft.role !== Role.Leader || this.lastLeaderTerm.get(node.id) === raft.term) return;
+        this.lastLeaderTerm.set(node.id, raft.term);
+        this.leaderChanges++;
+        if (this.opts.trace) this.trace(() => `${node.id} leads term ${raft.term}`);
+        this.checker.onLeader(node.id, raft.term, {
+          snapshotIndex: raft.log.snapshot.metadata.index,
+          lastIndex: raft.log.lastIndex(),
+          term: (i) => raft.log.term(i),
+        });
+      },
+      ready: (rd, raft) => this.observeReady(node, rd, raft),
+    };
+  }
+
+  private observeReady(node: SimNode, rd: Ready, raft: Raft): void {
+    if (rd.entries.length > 0) {
+      const prevTerm = raft.log.term(rd.entries[0].index - 1) ?? 0;
+      this.checker.onEntriesWritten(node.id, rd.entries, prevTerm);
+    }
+    if (rd.snapshot && this.opts.trace) {
+      this.trace(() => `${node.id} restores a snapshot at ${rd.snapshot?.metadata.index} (disk applied ${diskApplied(node.disk)}, core applied ${raft.log.applied})`);
+    }
+    const machine = node.machine as SignerStateMachine;
+    for (const e of rd.committedEntries) {
+      this.checker.onApplied(node.id, e, raft.term);
+      if (e.index > this.signerChecker.committedIndex) this.signerChecker.onCommitted(e.index, signRequestsOf(e));
+      if (this.healed && isFiller(e) && this.proposedAfterHeal.has(dataKey(e.data))) this.commitAfterHeal ??= this.now;
+      // The driver applied the Ready before showing it: the decisions are in memory, not yet on disk.
+      const decision = machine.decisionAt(e.index);
+      if (decision && decision.signs.length > 0) this.signerChecker.onDecided(node.id, e.index, decision.signs.map((d) => d.outcome.kind));
+    }
+  }
+
+  /**
+   * Where a node's core and sign path log: an error is a bug or a broken invariant (a failed
+   * apply, a sign path step that threw), never an expected event in the simulator, whose disks do
+   * not fail: it is recorded as a violation.
+   */
+  private nodeLogger(id: NodeId): Logger {
+    let logger = this.loggers.get(id);
+    if (!logger) {
+      const l = silentLogger();
+      l.error = ((message: unknown, meta?: unknown) => {
+        this.signerChecker.violations.push(`internal error on ${id} at t=${this.now}: ${String(message)}${meta === undefined ? '' : ` ${describeMeta(meta)}`}`);
+        return l;
+      }) as Logger['error'];
+      this.loggers.set(id, l);
+      logger = l;
+    }
+    return logger;
+  }
+
+  /** A background operation the core may refuse (not leading, a change in flight); anything else is a bug. */
+  private expectRefusal(what: string, error: Error | null): void {
+    if (error === null || error instanceof ProposalRefusedError || error instanceof NodeStoppedError) {
+      if (error && this.opts.trace) this.trace(() => `${what} refused: ${error.message}`);
+      return;
+    }
+    this.signerChecker.violations.push(`internal error: ${what} failed: ${error.message}`);
+  }
+
   // --- events ---------------------------------------------------------------------------------
 
   private handle(ev: SimEvent): void {
     switch (ev.kind) {
-      case 'tick': {
-        const node = this.nodes.get(ev.node) as SimNode;
-        if (node.epoch !== ev.epoch || !node.up) return;
-        this.queue.push(this.now + TICK_MS, ev);
-        if (node.paused) return;
-        if (node.busy) node.pendingTicks++;
-        else {
-          (node.raft as Raft).tick();
-          this.afterInput(node);
-        }
-        return;
-      }
       case 'deliver': {
         const node = this.nodes.get(ev.msg.to);
-        if (!node || !node.up) return;
-        if (node.paused || node.busy) node.inbox.push(ev.msg);
-        else {
-          (node.raft as Raft).step(ev.msg);
-          this.afterInput(node);
-        }
+        // Queued by the driver, stepped at its next turn (which waits while the process is paused).
+        node?.driver?.receive(ev.msg);
         return;
       }
       case 'persisted': {
         const node = this.nodes.get(ev.node) as SimNode;
-        if (node.epoch !== ev.epoch || !node.up) return;
-        this.completeReady(node, ev.ready, ev.write);
+        if (node.epoch !== ev.epoch || !node.up) return; // the process died before the write was durable
+        persistBatch(node.disk, ev.batch);
+        if (node.paused) node.deferred.push(() => ev.done(null));
+        else ev.done(null);
         return;
       }
       case 'propose':
@@ -592,11 +703,14 @@ class Simulation {
         return;
       }
       case 'call': {
+        if (ev.timer?.cancelled) return;
         if (ev.node === null) return ev.fn();
         const node = this.nodes.get(ev.node) as SimNode;
         if (node.epoch !== ev.epoch || !node.up) return;
-        if (node.paused) node.deferred.push(ev.fn);
-        else ev.fn();
+        if (!node.paused) return ev.fn();
+        // A paused process misses its ticks; everything else runs once it resumes.
+        if (ev.repeatMs !== undefined) this.queue.push(this.now + ev.repeatMs, ev);
+        else node.deferred.push(ev.fn);
         return;
       }
     }
@@ -608,196 +722,50 @@ class Simulation {
     node.deferred = [];
     const epoch = node.epoch;
     for (const fn of deferred) if (node.epoch === epoch && node.up && !node.paused) fn();
-    this.drain(node);
   }
 
-  /** After a tick or step: check election safety, then start persisting if there is work. */
-  private afterInput(node: SimNode): void {
-    const raft = node.raft as Raft;
-    if (raft.role === Role.Leader && this.lastLeaderTerm.get(node.id) !== raft.term) {
-      this.lastLeaderTerm.set(node.id, raft.term);
-      this.leaderChanges++;
-      if (this.opts.trace) this.trace(() => `${node.id} leads term ${raft.term}`);
-      this.checker.onLeader(node.id, raft.term, {
-        snapshotIndex: raft.log.snapshot.metadata.index,
-        lastIndex: raft.log.lastIndex(),
-        term: (i) => raft.log.term(i),
-      });
-    }
-    if (node.busy || !raft.hasReady()) return;
-    const rd = raft.ready();
-    node.busy = true;
-    if (rd.entries.length > 0) {
-      const prevTerm = raft.log.term(rd.entries[0].index - 1) ?? 0;
-      this.checker.onEntriesWritten(node.id, rd.entries, prevTerm);
-    }
-    // Apply now, as node/raft_node.ts does: the state machine's writes join this Ready's batch,
-    // and its in-memory records run ahead of the disk until that batch is durable.
-    const machine = node.machine as SignerStateMachine;
-    const ops: StateMachineOp[] = [];
-    if (rd.snapshot) {
-      if (this.opts.trace) this.trace(() => `${node.id} restores a snapshot at ${rd.snapshot?.metadata.index} (disk applied ${diskApplied(node.disk)}, core applied ${raft.log.applied})`);
-      ops.push(...machine.restore(rd.snapshot.data, rd.snapshot.metadata.index));
-    }
-    if (rd.committedEntries.length > 0) {
-      for (const e of rd.committedEntries) {
-        this.checker.onApplied(node.id, e, raft.term);
-        if (e.index > this.signerChecker.committedIndex) this.signerChecker.onCommitted(e.index, signRequestsOf(e));
-        if (this.healed && isFiller(e) && this.proposedAfterHeal.has(dataKey(e.data))) this.commitAfterHeal ??= this.now;
-      }
-      ops.push(...machine.apply(rd.committedEntries.map(withoutFiller)));
-      for (const e of rd.committedEntries) {
-        const decision = machine.decisionAt(e.index);
-        if (decision && decision.signs.length > 0) this.signerChecker.onDecided(node.id, e.index, decision.signs.map((d) => d.outcome.kind));
-      }
-    }
-    if (this.opts.sendBeforePersist) this.sendAll(rd.messages);
-    const latency = rd.mustSync ? this.rng.between(1, this.maxDiskMs) : 0;
-    this.queue.push(this.now + latency, {
-      kind: 'persisted',
-      node: node.id,
-      epoch: node.epoch,
-      ready: rd,
-      write: { ops, clear: rd.snapshot !== undefined },
-    });
-  }
-
-  private completeReady(node: SimNode, rd: Ready, write: StateMachineWrite): void {
-    const raft = node.raft as Raft;
-    // 1. Persist the log, hard state, snapshot and the state machine's writes as one atomic write.
-    persistReady(node.disk, rd, write);
-    // 2. Send, now that what the messages promise is durable.
-    if (!this.opts.sendBeforePersist) this.sendAll(rd.messages);
-    raft.advance();
-    node.busy = false;
-    const applied = raft.log.applied;
-    if (applied - raft.log.snapshot.metadata.index >= this.compactEvery) {
-      raft.compact(applied, (node.machine as SignerStateMachine).snapshot());
-    }
-    // 3. Sign requests waiting for this node to apply an index go on (waitApplied).
-    this.releaseAppliedWaiters(node);
-    this.drain(node);
-  }
-
-  private releaseAppliedWaiters(node: SimNode): void {
-    const applied = this.appliedIndex(node);
-    const due = node.appliedWaiters.filter((w) => w.index <= applied);
-    if (due.length === 0) return;
-    node.appliedWaiters = node.appliedWaiters.filter((w) => w.index > applied);
-    const epoch = node.epoch;
-    for (const w of due) {
-      if (node.epoch !== epoch || !node.up) return;
-      if (node.paused) node.deferred.push(w.fn);
-      else w.fn();
-    }
-  }
-
-  /** The applied index the sign path's release check trusts (see SimulationOptions.releaseCheckIndex). */
-  private appliedIndex(node: SimNode): number {
-    return this.releaseCheckIndex === 'core' ? (node.raft as Raft).log.applied : diskApplied(node.disk);
-  }
-
-  /** Steps what queued up while the node was busy or paused. */
-  private drain(node: SimNode): void {
-    if (!node.up || node.paused || node.busy) return;
-    const raft = node.raft as Raft;
-    while (node.pendingTicks > 0) {
-      node.pendingTicks--;
-      raft.tick();
-    }
-    const inbox = node.inbox;
-    node.inbox = [];
-    for (const m of inbox) raft.step(m);
-    const proposals = node.pendingProposals;
-    node.pendingProposals = [];
-    const results = proposals.map((p) => proposeOn(raft, p.data));
-    this.afterInput(node);
-    proposals.forEach((p, i) => p.done(results[i]));
-  }
-
-  // --- the signer: hosts for the sign path and the validator nodes -------------------------------
+  // --- the signer: the Signer RPC between nodes and the validator nodes ---------------------------
 
   /** Runs `fn` after `ms`: on `node`'s process of `epoch` (dropped if it died), or on the validator side (null). */
   private at(node: SimNode | null, ms: number, fn: () => void, epoch = node?.epoch ?? 0): void {
     this.queue.push(this.now + ms, { kind: 'call', node: node?.id ?? null, epoch, fn });
   }
 
-  private signPathHost(): SignPathHost {
-    const live = (id: NodeId): SimNode | null => {
-      const n = this.nodes.get(id);
-      return n && n.up ? n : null;
-    };
+  /**
+   * The Signer service as `origin`'s process of `epoch` calls it: the request travels to the
+   * target, whose own SignPath decides it as leader, and the answer travels back. A target that is
+   * down refuses the connection; one that dies while serving fails the call; a cut link or a lost
+   * packet makes the call hang until the sign path's deadline.
+   */
+  private forwarder(origin: SimNode, originEpoch: number): SignForwarder {
     return {
-      now: () => this.now,
-      live: (id) => {
-        const n = live(id);
-        return n ? ({ raft: n.raft, machine: n.machine } as SignNodeView) : null;
-      },
-      epoch: (id) => this.nodes.get(id)?.epoch ?? -1,
-      after: (id, ms, fn) => {
-        const n = live(id);
-        if (n) this.at(n, ms, fn);
-      },
-      appliedIndex: (id) => {
-        const n = live(id);
-        return n ? this.appliedIndex(n) : 0;
-      },
-      durableApplied: (id) => {
-        const n = this.nodes.get(id);
-        return n ? diskApplied(n.disk) : 0;
-      },
-      waitApplied: (id, index, fn) => {
-        const n = live(id);
-        if (!n) return;
-        if (this.appliedIndex(n) >= index) fn();
-        else n.appliedWaiters.push({ index, fn });
-      },
-      propose: (id, data, done) => {
-        const n = live(id);
-        if (!n) return;
-        if (this.opts.trace) this.trace(() => `${id} proposes a sign entry${n.busy ? ' (queued: writing)' : ''}${n.paused ? ' (queued: paused)' : ''}`);
-        if (n.busy || n.paused) {
-          n.pendingProposals.push({ data, done });
-          return;
-        }
-        const r = proposeOn(n.raft as Raft, data);
-        if (this.opts.trace) this.trace(() => `${id} proposal: ${r instanceof ProposalRefusedError ? r.message : `index ${r.index} term ${r.term}`}`);
-        this.afterInput(n);
-        done(r);
-      },
-      call: (originId, targetId, serve, onAnswer, onFail) => {
-        const origin = live(originId);
-        if (!origin) return;
-        // Answers and failures go to the process that made the call, not to a later one.
-        const originEpoch = origin.epoch;
+      forward: (leaderId, request, timeoutMs, onAnswer, onFail) => {
+        const timer: SimTimer = {
+          cancelled: false,
+          cancel() {
+            this.cancelled = true;
+          },
+        };
         const delay = (): number => this.rng.between(1, this.maxDelayMs);
-        const fail = (): void => this.at(origin, delay(), onFail, originEpoch);
-        const target = live(targetId);
-        if (!target) return fail(); // nothing listens: connection refused
-        // A cut link or a lost packet: the call hangs until the caller's deadline.
-        if (this.blocked.has(`${originId}>${targetId}`) || this.rng.chance(this.lossRate)) return;
-        const targetEpoch = target.epoch;
-        this.at(null, delay(), () => {
-          // The process the call was sent to died meanwhile: its connection is gone, the call fails.
-          if (!target.up || target.epoch !== targetEpoch) return fail();
-          const held: HeldCall = { fail };
-          target.held.add(held);
-          const run = (): void =>
-            serve((answer) => {
-              if (!target.held.delete(held)) return;
-              if (this.blocked.has(`${targetId}>${originId}`) || this.rng.chance(this.lossRate)) return;
-              this.at(origin, delay(), () => onAnswer(answer), originEpoch);
-            });
-          if (target.paused) target.deferred.push(run);
-          else run();
+        const toOrigin = (fn: () => void): void => this.queue.push(this.now + delay(), { kind: 'call', node: origin.id, epoch: originEpoch, fn, timer });
+        const fail = (why: string): void => toOrigin(() => onFail(new Error(why)));
+        const target = this.nodes.get(leaderId);
+        if (!target || !target.up) {
+          fail(`connection to ${leaderId} refused`);
+          return timer;
+        }
+        if (this.blocked.has(`${origin.id}>${leaderId}`) || this.rng.chance(this.lossRate)) return timer;
+        const held: HeldCall = { fail: () => fail(`${leaderId} closed the connection`) };
+        target.held.add(held);
+        this.at(target, delay(), () => {
+          if (!target.held.has(held)) return;
+          (target.signPath as SignPath).decideAsLeader(request, timeoutMs, (answer) => {
+            if (!target.held.delete(held)) return;
+            if (this.blocked.has(`${leaderId}>${origin.id}`) || this.rng.chance(this.lossRate)) return;
+            toOrigin(() => onAnswer(answer));
+          });
         });
-      },
-      released: (r) => {
-        if (this.opts.trace) this.trace(() => {
-          const n = this.nodes.get(r.node) as SimNode;
-          return `${r.node} releases ${r.chainId} ${r.height}/${r.round}/${r.step}${r.storedTimestamp ? ' (stored timestamp)' : ''}: disk applied ${diskApplied(n.disk)}, core applied ${n.raft?.log.applied}${n.busy ? ', writing' : ''}`;
-        });
-        this.signerChecker.onReleased(r);
+        return timer;
       },
     };
   }
@@ -818,16 +786,41 @@ class Simulation {
         if (!n || !n.up) return false;
         this.at(n, PRIVVAL_MS, () => {
           if (this.opts.trace) this.trace(() => `${id} gets a sign request ${request.chainId} ${request.height}/${request.round}/${request.step}`);
-          this.signPath.sign(id, request, (outcome) => {
-            if (outcome.kind === 'refused') {
-              if (this.opts.trace) this.trace(() => `${id} refuses ${request.chainId} ${request.height}/${request.round}/${request.step}: ${outcome.reason}`);
-            }
-            this.at(null, PRIVVAL_MS, () => reply(outcome));
+          (n.signPath as SignPath).sign(request, this.signDeadlineMs, (answer) => {
+            this.answered(n, request, answer);
+            this.at(null, PRIVVAL_MS, () => reply(answer));
           });
         });
         return true;
       },
     };
+  }
+
+  /** An answer leaves node `n` for its validator node: a released signature goes to the checker first. */
+  private answered(n: SimNode, r: SignRequest, answer: ReleaseAnswer): void {
+    if (answer.kind === 'refused') {
+      this.refusedByReason[answer.reason] = (this.refusedByReason[answer.reason] ?? 0) + 1;
+      if (this.opts.trace) this.trace(() => `${n.id} refuses ${r.chainId} ${r.height}/${r.round}/${r.step}: ${answer.reason}`);
+      return;
+    }
+    const stored = answer.kind === 'signed-with-stored-timestamp';
+    if (this.opts.trace) {
+      this.trace(() => `${n.id} releases ${r.chainId} ${r.height}/${r.round}/${r.step}${stored ? ' (stored timestamp)' : ''}: disk applied ${diskApplied(n.disk)}, core applied ${n.raft?.log.applied}${n.driver?.persistInFlight ? ', writing' : ''}`);
+    }
+    this.signerChecker.onReleased({
+      chainId: r.chainId,
+      pubKey: r.pubKey,
+      height: r.height,
+      round: r.round,
+      step: r.step,
+      requestBytes: r.signBytes,
+      signedBytes: answer.kind === 'signed-with-stored-timestamp' ? withTimestamp(r.signBytes, r.step, answer.timestamp) : r.signBytes,
+      signature: answer.signature,
+      storedTimestamp: stored,
+      node: n.id,
+      durableApplied: diskApplied(n.disk),
+      foreignStore: namedWithAnotherStore(n),
+    });
   }
 
   // --- network --------------------------------------------------------------------------------
@@ -856,7 +849,7 @@ class Simulation {
   }
 
   private leaders(): SimNode[] {
-    return this.liveNodes().filter((n) => !n.busy && !n.paused && n.raft?.role === Role.Leader);
+    return this.liveNodes().filter((n) => !n.paused && n.raft?.role === Role.Leader);
   }
 
   private propose(): void {
@@ -864,13 +857,8 @@ class Simulation {
     if (leaders.length === 0) return;
     const node = this.rng.pick(leaders);
     const key = `p${this.proposalSeq++}`;
-    try {
-      (node.raft as Raft).propose(Buffer.from(key));
-      if (this.healed) this.proposedAfterHeal.add(key);
-      this.afterInput(node);
-    } catch (e) {
-      if (!(e instanceof ProposalRefusedError)) throw e;
-    }
+    if (this.healed) this.proposedAfterHeal.add(key);
+    (node.driver as ReplicaDriver).propose(Buffer.from(key), (error) => this.expectRefusal('a proposal', error));
   }
 
   private members(): { voters: NodeId[]; learners: NodeId[] } {
@@ -891,7 +879,7 @@ class Simulation {
       // Often at the worst moment: while its fsync is in flight (a power cut mid-write).
       const leaders = this.leaders();
       const live = this.liveNodes();
-      const writing = live.filter((n) => n.busy);
+      const writing = live.filter((n) => n.driver?.persistInFlight);
       const victim =
         writing.length > 0 && this.rng.chance(0.5)
           ? this.rng.pick(writing)
@@ -942,12 +930,8 @@ class Simulation {
       const { voters } = this.members();
       if (leaders.length && voters.length) {
         const leader = this.rng.pick(leaders);
-        try {
-          (leader.raft as Raft).transferLeadership(this.rng.pick(voters));
-          this.afterInput(leader);
-        } catch (e) {
-          if (!(e instanceof ProposalRefusedError)) throw e;
-        }
+        const target = this.rng.pick(voters);
+        (leader.driver as ReplicaDriver).call((raft) => raft.transferLeadership(target), (error) => this.expectRefusal(`a transfer to ${target}`, error));
       }
     } else if (fault === 'membership' && this.opts.membershipChanges !== false) {
       this.changeMembership();
@@ -1084,14 +1068,10 @@ class Simulation {
       if (this.opts.trace) this.trace(() => `${id} is named with its store ${node.incarnation} again`);
       return;
     }
-    try {
-      raft.proposeConfChange(cc);
-      if (this.opts.trace) this.trace(() => `operator: ${cc.type} ${id}${cc.type === 'addLearner' ? ` (store ${node.incarnation})` : ''} proposed on ${leader.id}`);
-      this.afterInput(leader);
-    } catch (e) {
-      if (!(e instanceof ProposalRefusedError)) throw e;
-      if (this.opts.trace) this.trace(() => `operator: ${cc.type} ${id} refused by ${leader.id}: ${e.message}`);
-    }
+    (leader.driver as ReplicaDriver).proposeConfChange(cc, (error) => {
+      if (!error && this.opts.trace) this.trace(() => `operator: ${cc.type} ${id}${cc.type === 'addLearner' ? ` (store ${node.incarnation})` : ''} proposed on ${leader.id}`);
+      this.expectRefusal(`operator: ${cc.type} ${id} on ${leader.id}`, error);
+    });
     again();
   }
 
@@ -1111,36 +1091,33 @@ class Simulation {
     const leader = this.rng.pick(leaders);
     const raft = leader.raft as Raft;
     const { voters, learners } = raft.confState;
-    try {
-      if (learners.length > 0) {
-        raft.proposeConfChange({ type: 'promote', node: learners[0] });
-      } else if (voters.length > this.opts.nodes) {
-        // While a voter runs on a store the membership does not name, not the leader itself: a
-        // leader that removes itself steps down before its followers learn that the removal
-        // committed, and refuses their shorter logs its vote; with the unnamed store that leaves
-        // them without a quorum in the membership they still apply, for good (a liveness limit of
-        // the core, seen here, left to its owners).
-        const unnamed = voters.some((id) => (this.nodes.get(id) as SimNode).incarnation !== incarnationOf(raft.confState, id));
-        const victim = this.rng.pick(unnamed ? voters.filter((id) => id !== leader.id) : voters);
-        raft.proposeConfChange({ type: 'remove', node: victim });
-        // The operator decommissions the node once the removal has had time to commit; a fresh id
-        // is used for every new member, never a wiped old one (a wiped voter forgets its votes).
-        this.queue.push(this.now + 1500, { kind: 'decommission', node: victim });
-      } else {
-        const id = `n${this.nextNodeNumber++}`;
-        const node = new SimNode(id, emptyDisk());
-        this.nodes.set(id, node);
-        this.start(node);
-        // As ClusterAdmin does: the learner is named with the store it runs on.
-        raft.proposeConfChange({ type: 'addLearner', node: id, incarnation: node.incarnation });
-      }
-      this.afterInput(leader);
-    } catch (e) {
-      if (!(e instanceof ProposalRefusedError)) throw e;
+    let cc: ConfChange;
+    if (learners.length > 0) {
+      cc = { type: 'promote', node: learners[0] };
+    } else if (voters.length > this.opts.nodes) {
+      // While a voter runs on a store the membership does not name, not the leader itself: a
+      // leader that removes itself steps down before its followers learn that the removal
+      // committed, and refuses their shorter logs its vote; with the unnamed store that leaves
+      // them without a quorum in the membership they still apply, for good (a liveness limit of
+      // the core, seen here, left to its owners).
+      const unnamed = voters.some((id) => (this.nodes.get(id) as SimNode).incarnation !== incarnationOf(raft.confState, id));
+      const victim = this.rng.pick(unnamed ? voters.filter((id) => id !== leader.id) : voters);
+      cc = { type: 'remove', node: victim };
+      // The operator decommissions the node once the removal has had time to commit; a fresh id
+      // is used for every new member, never a wiped old one (a wiped voter forgets its votes).
+      this.queue.push(this.now + 1500, { kind: 'decommission', node: victim });
+    } else {
+      const id = `n${this.nextNodeNumber++}`;
+      const node = new SimNode(id, emptyDisk());
+      this.nodes.set(id, node);
+      this.start(node);
+      // As ClusterAdmin does: the learner is named with the store it runs on.
+      cc = { type: 'addLearner', node: id, incarnation: node.incarnation };
     }
+    (leader.driver as ReplicaDriver).proposeConfChange(cc, (error) => this.expectRefusal(`${cc.type} ${cc.node}`, error));
   }
 
-  /** The nodes the sign path lets sign: voters named with their current store (member_sign_coordinator.ts). */
+  /** The nodes the sign path lets sign: voters named with their current store (SignPath.notAVoterRefusal). */
   private signingNodes(): Set<NodeId> {
     const cs = this.members();
     return new Set(cs.voters.filter((id) => {
@@ -1189,18 +1166,33 @@ function signRequestsOf(e: Entry): SignRequest[] {
   return command.kind === 'sign' ? command.requests : [];
 }
 
-/** The applied index the disk's state machine holds, read as SignerStateMachine.load reads it. */
+/** The applied index the disk's state machine holds, read as the node process reads it. */
 function diskApplied(d: DurableState): number {
-  const v = d.stateMachine.get(APPLIED_KEY_HEX);
-  return v ? Number(new ProtoReader(v, 'applied index').uint64()) : 0;
+  return decodeRecords(stateMachinePairs(d)).applied;
 }
 
-function proposeOn(raft: Raft, data: Uint8Array): { index: number; term: number } | ProposalRefusedError {
+/** The node's membership names it with another store than the one it runs on. */
+function namedWithAnotherStore(n: SimNode): boolean {
+  const raft = n.raft;
+  if (!raft) return false;
+  const cs = raft.confState;
+  return (cs.voters.includes(n.id) || cs.learners.includes(n.id)) && incarnationOf(cs, n.id) !== raft.incarnation;
+}
+
+/** The signer machine, applying the simulator's background proposals as the no-ops they are. */
+function fillerAsNoop(machine: SignerStateMachine): StateMachine {
+  return {
+    apply: (entries) => machine.apply(entries.map(withoutFiller)),
+    restore: (data, index) => machine.restore(data, index),
+    snapshot: () => machine.snapshot(),
+  };
+}
+
+function describeMeta(meta: unknown): string {
   try {
-    return raft.propose(data);
-  } catch (e) {
-    if (e instanceof ProposalRefusedError) return e;
-    throw e;
+    return JSON.stringify(meta, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  } catch {
+    return String(meta);
   }
 }
 

@@ -128,7 +128,7 @@ describe('NodeMetrics', () => {
     metrics.observeSign('c1', { kind: 'signed-with-stored-timestamp', signature: new Uint8Array(64), timestamp: { seconds: 1n, nanos: 0 } }, 0.0002);
     metrics.observeSign('c1', { kind: 'refused', reason: 'height-regression', message: 'below' }, 0.0001);
     metrics.observeSign('c2', { kind: 'refused', reason: 'deadline', message: 'no quorum' }, 3);
-    metrics.observeRefusal('c2', 'not-a-voter', 0.00001);
+    metrics.observeSign('c2', { kind: 'refused', reason: 'not-a-voter', message: 'a learner' }, 0.00001);
     const text = await metrics.metrics();
     expect(value(text, 'raftsigner_sign_requests_total{chain="c1",result="signed"}')).toBe(1);
     expect(value(text, 'raftsigner_sign_requests_total{chain="c1",result="signed-stored-timestamp"}')).toBe(1);

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RaftNode, StateMachine } from '../../src/node/raft_node';
+import { RaftNode } from '../../src/node/raft_node';
+import type { StateMachine } from '../../src/raft/state_machine';
 import { Entry, EntryType, Role } from '../../src/raft/types';
 import { RaftStorage, StateMachineOp } from '../../src/storage/raft_storage';
 import { ClusterFixture, TestNode, peersOf, waitUntil } from '../transport/cluster_fixture';

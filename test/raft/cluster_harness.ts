@@ -4,7 +4,7 @@
 
 import { Raft, RaftConfig, RaftPersistedState, bootstrapState } from '../../src/raft/raft';
 import { SeededRandom } from '../../src/raft/rng';
-import { EntryType, Message, MessageType, NodeId, Ready, Role } from '../../src/raft/types';
+import { allMessages, EntryType, Message, MessageType, NodeId, Ready, Role } from '../../src/raft/types';
 import { MemoryRaftDisk, persistReady } from '../../src/sim/memory_raft_disk';
 import { RaftInvariantChecker } from '../../src/sim/raft_invariants';
 
@@ -137,7 +137,7 @@ export class ClusterHarness {
       const rd = n.raft.ready();
       n.readies.push(rd);
       this.persist(n, rd);
-      for (const m of rd.messages) {
+      for (const m of allMessages(rd)) {
         this.sent.push(m);
         if (this.filters.every((f) => f(m))) this.pending.push(m);
       }

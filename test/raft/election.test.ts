@@ -2,7 +2,7 @@
 // stickiness (4.2.3, 6.2, 9.6).
 
 import { Raft } from '../../src/raft/raft';
-import { MessageType, Role } from '../../src/raft/types';
+import { allMessages, MessageType, Role } from '../../src/raft/types';
 import { ClusterHarness, stateWithLog } from './cluster_harness';
 
 const ids3 = ['a', 'b', 'c'];
@@ -55,7 +55,7 @@ describe('leader election', () => {
     const toB = votes.find((m) => m.to === 'b')!;
     h.raft('b').step(toB);
     const rd = h.raft('b').ready();
-    const grant = rd.messages.find((m) => m.type === MessageType.VoteResponse)!;
+    const grant = allMessages(rd).find((m) => m.type === MessageType.VoteResponse)!;
     expect(grant.reject).toBe(false);
     expect(rd.hardState?.vote).toBe('a');
     expect(rd.mustSync).toBe(true);
@@ -63,7 +63,7 @@ describe('leader election', () => {
     // A competing candidate in the same term is refused.
     h.raft('b').step({ ...toB, from: 'c' });
     const rd2 = h.raft('b').ready();
-    expect(rd2.messages.find((m) => m.type === MessageType.VoteResponse)?.reject).toBe(true);
+    expect(allMessages(rd2).find((m) => m.type === MessageType.VoteResponse)?.reject).toBe(true);
     h.raft('b').advance();
   });
 

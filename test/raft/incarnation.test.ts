@@ -4,7 +4,8 @@
 // anything" double sign: a lagging node must not win an election with a new store's vote.
 
 import { Raft } from '../../src/raft/raft';
-import { incarnationOf, Message, MessageType, Role } from '../../src/raft/types';
+import type { RaftLog } from '../../src/raft/raft_log';
+import { allMessages, incarnationOf, Message, MessageType, Role } from '../../src/raft/types';
 import { ClusterHarness } from './cluster_harness';
 
 const ids3 = ['a', 'b', 'c'];
@@ -164,8 +165,10 @@ describe('InstallSnapshot for an entry the follower already holds', () => {
     const c = h.raft('c');
     // c holds the leader's entries (not knowing they are committed), then two more of its own that
     // no leader has.
-    c.log.append(a0.log.slice(c.log.lastIndex() + 1, a0.log.lastIndex() + 1, 100, 1 << 20));
-    c.log.append([
+    // (planted in its log directly: no leader sends this)
+    const cLog = c.log as RaftLog;
+    cLog.append((a0.log as RaftLog).slice(c.log.lastIndex() + 1, a0.log.lastIndex() + 1, 100, 1 << 20));
+    cLog.append([
       { term: a0.term, index: c.log.lastIndex() + 1, type: 0, data: Buffer.from('stale1') },
       { term: a0.term, index: c.log.lastIndex() + 2, type: 0, data: Buffer.from('stale2') },
     ]);
@@ -178,7 +181,7 @@ describe('InstallSnapshot for an entry the follower already holds', () => {
       snapshot: { metadata: { index: snapIndex, term: a.log.term(snapIndex) as number, confState: { voters: ids3, learners: [] } }, data: Buffer.from('[]') },
     });
     const rd = c.ready();
-    const answer = rd.messages.find((m) => m.type === MessageType.AppendResponse && m.to === 'a');
+    const answer = allMessages(rd).find((m) => m.type === MessageType.AppendResponse && m.to === 'a');
     c.advance();
     expect(answer?.index).toBe(snapIndex);
     expect(c.log.lastIndex()).toBe(snapIndex + 2);

@@ -3,7 +3,7 @@
 
 import { RaftUsageError } from '../../src/raft/errors';
 import { Raft } from '../../src/raft/raft';
-import { MessageType, ProgressState, Role } from '../../src/raft/types';
+import { allMessages, MessageType, ProgressState, Role } from '../../src/raft/types';
 import { ClusterHarness, figure8Cluster, holdUpNewTermEntry, stateWithLog } from './cluster_harness';
 
 const ids3 = ['a', 'b', 'c'];
@@ -80,13 +80,13 @@ describe('log replication', () => {
     const rdLeader = h.raft('a').ready();
     expect(rdLeader.entries.map((e) => Buffer.from(e.data).toString())).toEqual(['x']);
     expect(rdLeader.mustSync).toBe(true);
-    const append = rdLeader.messages.find((m) => m.type === MessageType.Append && m.to === 'b')!;
+    const append = allMessages(rdLeader).find((m) => m.type === MessageType.Append && m.to === 'b')!;
     h.raft('a').advance();
     h.raft('b').step(append);
     const rd = h.raft('b').ready();
     // The acknowledgement of entry N is in the same Ready as entry N itself: the driver must
     // persist it before sending the acknowledgement.
-    const ack = rd.messages.find((m) => m.type === MessageType.AppendResponse)!;
+    const ack = allMessages(rd).find((m) => m.type === MessageType.AppendResponse)!;
     expect(ack.index).toBe(append.index + 1);
     expect(rd.entries.map((e) => e.index)).toContain(ack.index);
     expect(rd.mustSync).toBe(true);
@@ -99,7 +99,7 @@ describe('log replication', () => {
     h.tickAll(2);
     h.raft('a').tick();
     const rd = h.raft('a').ready();
-    expect(rd.messages.some((m) => m.type === MessageType.Heartbeat)).toBe(true);
+    expect(allMessages(rd).some((m) => m.type === MessageType.Heartbeat)).toBe(true);
     expect(rd.mustSync).toBe(false);
     h.raft('a').advance();
   });
@@ -121,7 +121,7 @@ describe('log replication', () => {
     h.tickAll(2);
     for (let i = 0; i < 20; i++) h.raft('a').propose(Buffer.from(`x${i}`));
     const rd = h.raft('a').ready();
-    const appends = rd.messages.filter((m) => m.type === MessageType.Append);
+    const appends = allMessages(rd).filter((m) => m.type === MessageType.Append);
     expect(appends).toHaveLength(2);
     expect(appends[0].entries).toHaveLength(20);
     h.raft('a').advance();

@@ -10,7 +10,8 @@ import { RaftNode } from '../../src/node/raft_node';
 import { Message, MessageType } from '../../src/raft/types';
 import { RaftStorage } from '../../src/storage/raft_storage';
 import { KeyRing } from '../../src/signer/key_ring';
-import { LeaderAnswer, LeaderForwarder, SignCoordinator } from '../../src/signer/sign_coordinator';
+import { LeaderForwarder, SignCoordinator } from '../../src/node/sign_coordinator';
+import type { LeaderAnswer } from '../../src/replica/leader_answer';
 import { SignerStateMachine } from '../../src/signer/signer_state_machine';
 import { encodeSignerSnapshot, ImportStateCommand } from '../../src/signer/signer_codec';
 import { waitUntil } from '../transport/cluster_fixture';
@@ -153,7 +154,8 @@ describe('regression (sign_coordinator.ts releasableFromRecord / waitApplied): a
       commit: 0,
       reject: false,
       rejectHint: 0,
-      snapshot: { metadata: { index: 500, term: 4, confState: { voters: ['f0', 'f1', 'f2'], learners: [] } }, data: image },
+      // The membership names f0 with its own store: a voter on an unnamed store signs nothing at all.
+      snapshot: { metadata: { index: 500, term: 4, confState: { voters: ['f0', 'f1', 'f2'], learners: [], incarnations: { f0: storage.storeId } } }, data: image },
     });
     // The driver has restored the machine and is writing that batch (held at the gate).
     await waitUntil(() => persisting > 0 && machine.recordOf(CHAIN_A, pkA) !== null, 'the restore batch is being written');

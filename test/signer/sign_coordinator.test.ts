@@ -14,7 +14,8 @@ import { ProposalRefusedError } from '../../src/raft/errors';
 import { NodeId, Role } from '../../src/raft/types';
 import { RaftStorage } from '../../src/storage/raft_storage';
 import { KeyRing } from '../../src/signer/key_ring';
-import { LeaderAnswer, LeaderForwarder, SignCoordinator } from '../../src/signer/sign_coordinator';
+import { LeaderForwarder, SignCoordinator } from '../../src/node/sign_coordinator';
+import type { LeaderAnswer } from '../../src/replica/leader_answer';
 import { SignerStateMachine } from '../../src/signer/signer_state_machine';
 import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
 import { ClusterFixture, TestNode, heartbeat, waitUntil } from '../transport/cluster_fixture';
@@ -200,7 +201,7 @@ function commandEntriesAfter(m: Member, after: number): number[] {
   const out: number[] = [];
   for (let i = after + 1; i <= m.node.raft.log.lastIndex(); i++) {
     const d = m.machine.decisionAt(i);
-    const e = m.node.raft.log.entries.find((x) => x.index === i);
+    const e = m.node.raft.log.entryAt(i);
     if ((d && (d.signs.length > 0 || d.imports.length > 0)) || (e && e.data.length > 0)) out.push(i);
   }
   return out;

@@ -19,7 +19,7 @@ function firstViolation(options: Omit<SimulationOptions, 'seed' | 'nodes'>, seed
 /** Grants every vote its log check allows, forgetting it already voted this term. */
 class DoubleVotingRaft extends Raft {
   protected override canGrantVote(m: Message): boolean {
-    return this.log.isUpToDate(m.index, m.logTerm);
+    return this.raftLog.isUpToDate(m.index, m.logTerm);
   }
 }
 
@@ -27,8 +27,8 @@ class DoubleVotingRaft extends Raft {
 class CountingCommitRaft extends Raft {
   protected override maybeCommit(): boolean {
     const candidate = this.quorumMatchIndex();
-    if (candidate <= this.log.commit) return false;
-    this.log.commitTo(candidate);
+    if (candidate <= this.raftLog.commit) return false;
+    this.raftLog.commitTo(candidate);
     this.onCommitAdvanced();
     return true;
   }

@@ -4,8 +4,7 @@
 import { ValidatorKey } from '../../src/keys/validator_key';
 import { BlockId, SignedMsgType } from '../../src/privval/messages';
 import { voteSignBytes } from '../../src/privval/sign_bytes';
-import { ReleasedSignature, SignerInvariantChecker } from '../../src/sim/signer_invariants';
-import { withTimestamp } from '../../src/sim/sim_sign_path';
+import { ReleasedSignature, SignerInvariantChecker, withTimestamp } from '../../src/sim/signer_invariants';
 import { SignRequest } from '../../src/signer/sign_types';
 
 const key = ValidatorKey.fromSeed(Buffer.alloc(32, 7));

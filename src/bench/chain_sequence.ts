@@ -4,7 +4,7 @@
 // answered from the record, and nothing is refused.
 
 import { createHash } from 'node:crypto';
-import { BlockId, Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../privval/messages';
+import { BlockId, Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../cometbft/messages';
 import { ValidatorStandin } from '../standin/validator_standin';
 
 export type Outcome = 'signed' | 'refused' | 'error';

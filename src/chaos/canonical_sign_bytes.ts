@@ -16,7 +16,7 @@
 //
 // proto3 leaves zero scalars out; the result is length-delimited (protoio.MarshalDelimited).
 
-import type { BlockId, Proposal, Timestamp, Vote } from '../privval/messages';
+import type { BlockId, Proposal, Timestamp, Vote } from '../cometbft/messages';
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;

@@ -21,7 +21,7 @@
 // - from each kill of the leader to the next signature anywhere.
 
 import crypto from 'node:crypto';
-import type { BlockId } from '../privval/messages';
+import type { BlockId } from '../cometbft/messages';
 import type { HeightResult } from '../standin/height_driver';
 import { findConflicts, SignHistory, SignRecord } from '../standin/sign_history';
 import { independentProposalSignBytes, independentVoteExtensionSignBytes, independentVoteSignBytes } from './canonical_sign_bytes';

@@ -12,7 +12,7 @@
 // still in flight; these arrive after it was committed, through whichever node the stand-in uses.
 
 import { createHash } from 'node:crypto';
-import { Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../privval/messages';
+import { Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../cometbft/messages';
 import { SeededRandom } from '../raft/rng';
 import { HeightResult } from '../standin/height_driver';
 import { SignRecord } from '../standin/sign_history';

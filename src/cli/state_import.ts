@@ -9,7 +9,7 @@
 
 import { ForeignSigningState } from '../keys/foreign_state_files';
 import { verifyEd25519 } from '../keys/validator_key';
-import { SlashingRecord } from '../signer/filepv_rules';
+import { SlashingRecord } from '../cometbft/filepv_rules';
 import { importedSignBytesProblem, importProblem } from '../signer/signer_codec';
 import { CliError } from './cli_errors';
 

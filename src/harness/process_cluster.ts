@@ -13,8 +13,8 @@ import { createTestnet, TestnetSummary } from '../cli/testnet_command';
 import { ClusterStatus, queryClusterStatus } from '../cli/status_command';
 import { loadPlainValidatorKeyFile, ValidatorKey } from '../keys/validator_key';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
-import { signThroughNode } from '../signer/signer_service';
-import { SignOutcome, SignRequest } from '../signer/sign_types';
+import { signThroughNode } from '../transport/signer_client';
+import { SignOutcome, SignRequest } from '../cometbft/sign_types';
 import { fetchNodeStatus, NodeStatusView } from '../node/admin_service';
 import { loadNodeConfig } from '../config/node_config';
 

@@ -15,7 +15,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { PrivvalDialerStatus } from '../privval/privval_dialer';
 import type { PrivvalRequestEvent } from '../privval/privval_session';
 import { RaftStatus, Role } from '../raft/types';
-import type { SignOutcome } from '../signer/sign_types';
+import type { SignOutcome } from '../cometbft/sign_types';
 import type { PeerStatus } from '../transport/raft_transport';
 import type { HealthReport } from './health';
 

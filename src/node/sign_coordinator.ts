@@ -5,20 +5,17 @@
 
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log/logger';
-import type { NodeId } from '../raft/types';
 import type { KeyRing } from '../signer/key_ring';
 import type { ImportStateCommand } from '../signer/signer_codec';
 import type { ImportOutcome, SignerStateMachine } from '../signer/signer_state_machine';
-import type { SignOutcome, SignPath as PrivvalSignPath, SignRefusal, SignRequest } from '../signer/sign_types';
+import type { SignOutcome, SignPath as PrivvalSignPath, SignRefusal, SignRequest } from '../cometbft/sign_types';
 import type { SignForwarder } from '../replica/host';
-import type { LeaderAnswer } from '../replica/leader_answer';
+import type { LeaderAnswer, LeaderForwarder } from '../replica/leader_answer';
 import { SignPath } from '../replica/sign_path';
 import { nodeClock, RaftNode } from './raft_node';
 
 /** Sends a request to the leader (the gRPC Signer service); rejects when the leader cannot be reached. */
-export interface LeaderForwarder {
-  forward(leader: NodeId, request: SignRequest, timeoutMs: number): Promise<LeaderAnswer>;
-}
+export type { LeaderForwarder };
 
 export interface SignCoordinatorOptions {
   node: RaftNode;

@@ -7,7 +7,7 @@
 // error the stream cannot be resynchronised, so the reader stays failed and the connection must
 // be closed.
 
-import { encodeUvarint } from './protobuf';
+import { encodeUvarint } from '../cometbft/protobuf';
 
 /**
  * Default largest message accepted: 1 MiB + 1 KiB. A SignVoteRequest can carry a vote

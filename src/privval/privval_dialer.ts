@@ -18,7 +18,7 @@ import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 
 import { Logger } from '../log/logger';
-import { SignPath } from '../signer/sign_types';
+import { SignPath } from '../cometbft/sign_types';
 import { PrivvalAddress, parsePrivvalAddress } from './node_id';
 import { PrivvalObserver, PrivvalSession, SessionEnd } from './privval_session';
 import { SecretConnectionError, makeSecretConnection } from './secret_connection';

@@ -23,8 +23,8 @@ import { Duplex } from 'node:stream';
 
 import { addressFromPublicKey } from '../keys/validator_key';
 import { Logger } from '../log/logger';
-import { SignPath, SignRefusalReason } from '../signer/sign_types';
-import { voteExtensionRule } from '../signer/filepv_rules';
+import { SignPath, SignRefusalReason } from '../cometbft/sign_types';
+import { voteExtensionRule } from '../cometbft/filepv_rules';
 import { DEFAULT_MAX_MESSAGE_SIZE, FramingError, LengthPrefixedReader, encodeFrame } from './framing';
 import {
   PrivvalMessage,
@@ -42,10 +42,10 @@ import {
   emptyVote,
   encodeMessage,
   PublicKeyType,
-} from './messages';
-import { ProtobufDecodeError } from './protobuf';
+} from '../cometbft/messages';
+import { ProtobufDecodeError } from '../cometbft/protobuf';
 import { SecretConnection, SecretConnectionError } from './secret_connection';
-import { SignBytesError, proposalSignBytes, stepOfVoteType, voteExtensionSignBytes, voteSignBytes } from './sign_bytes';
+import { SignBytesError, proposalSignBytes, stepOfVoteType, voteExtensionSignBytes, voteSignBytes } from '../cometbft/sign_bytes';
 
 /**
  * A v0.38 node refuses responses larger than this (PROTOCOL.md, "Framing"); every response we

@@ -6,7 +6,7 @@
 
 import type { StateMachineOp } from '../raft/state_machine';
 import type { Entry, HardState, Message, NodeId, Snapshot } from '../raft/types';
-import type { SignRequest } from '../signer/sign_types';
+import type { SignRequest } from '../cometbft/sign_types';
 import type { LeaderAnswer } from './leader_answer';
 
 /** A scheduled callback that can be called off. */

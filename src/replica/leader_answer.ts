@@ -3,7 +3,7 @@
 // decision for that place (release_rule.ts).
 
 import type { NodeId } from '../raft/types';
-import type { SignOutcome, SignRefusalReason } from '../signer/sign_types';
+import type { SignOutcome, SignRefusalReason, SignRequest } from '../cometbft/sign_types';
 
 export type LeaderAnswer =
   /**
@@ -18,3 +18,8 @@ export type LeaderAnswer =
    * receiving node to release on the leader's word. The Signer service never sends it.
    */
   | { kind: 'broken-outcome'; outcome: SignOutcome };
+
+/** SignForwarder (host.ts) in promise form, as the node process's gRPC client implements it. */
+export interface LeaderForwarder {
+  forward(leader: NodeId, request: SignRequest, timeoutMs: number): Promise<LeaderAnswer>;
+}

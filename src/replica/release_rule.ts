@@ -8,7 +8,7 @@
 // ReleasableSignature or a refusal, so every path to the validator node goes through this rule.
 
 import type { EntryDecision } from '../signer/signer_state_machine';
-import { refused, sameSignRequest, SignOutcome, SignRefusal, SignRequest, SignSignature } from '../signer/sign_types';
+import { refused, sameSignRequest, SignOutcome, SignRefusal, SignRequest, SignSignature } from '../cometbft/sign_types';
 
 declare const releasable: unique symbol;
 /** A signature the release rule let out. */

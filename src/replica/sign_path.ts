@@ -21,7 +21,7 @@ import { ProposalRefusedError } from '../raft/errors';
 import type { KeyRing } from '../signer/key_ring';
 import { encodeSignerCommand, ImportStateCommand, signRequestProblem } from '../signer/signer_codec';
 import type { ImportOutcome, SignerStateMachine } from '../signer/signer_state_machine';
-import { refused, SignRefusal, SignRefusalReason, SignRequest, signRequestKey } from '../signer/sign_types';
+import { refused, SignRefusal, SignRefusalReason, SignRequest, signRequestKey } from '../cometbft/sign_types';
 import { NodeStoppedError, ReplicaDriver } from './driver';
 import type { Clock, SignForwarder, Timer } from './host';
 import type { LeaderAnswer } from './leader_answer';

@@ -6,12 +6,12 @@
 // command it does not understand (written by a newer version) must stop rather than apply the log
 // differently from its peers; see SignerStateMachine.apply.
 
-import { ProtoReader, ProtoWriter, WireType } from '../privval/protobuf';
-import { SignedMsgType } from '../privval/messages';
-import { CanonicalSignBytes, decodeCanonicalSignBytes, Step, stepName } from '../privval/sign_bytes';
+import { ProtoReader, ProtoWriter, WireType } from '../cometbft/protobuf';
+import { SignedMsgType } from '../cometbft/messages';
+import { CanonicalSignBytes, decodeCanonicalSignBytes, Step, stepName } from '../cometbft/sign_bytes';
 import { ED25519_SIGNATURE_LENGTH, verifyEd25519 } from '../keys/validator_key';
-import { SignRequest } from './sign_types';
-import { SlashingRecord } from './filepv_rules';
+import { SignRequest } from '../cometbft/sign_types';
+import { SlashingRecord } from '../cometbft/filepv_rules';
 
 /** The current format of commands, records and snapshots; written into each, checked on read. */
 export const SIGNER_FORMAT_VERSION = 1;

@@ -14,7 +14,7 @@ import { Entry, EntryType } from '../raft/types';
 import { StateMachine, StateMachineOp } from '../raft/state_machine';
 import { StateMachineReader } from '../storage/raft_storage';
 import { Logger } from '../log/logger';
-import { decideFilePv, FilePvDecision, SlashingRecord } from './filepv_rules';
+import { decideFilePv, FilePvDecision, SlashingRecord } from '../cometbft/filepv_rules';
 import { KeyRing } from './key_ring';
 import {
   decodeSignerCommand,
@@ -24,7 +24,7 @@ import {
   importProblem,
   StoredRecord,
 } from './signer_codec';
-import { SignOutcome, SignRequest } from './sign_types';
+import { SignOutcome, SignRequest } from '../cometbft/sign_types';
 import { APPLIED_KEY, decodeRecords, LoadedRecords, putApplied, putRecord, RECORD_PREFIX } from './slashing_records';
 
 /**

@@ -5,7 +5,7 @@
 //   0x00                                   -> the applied index (uvarint)
 //   0x01 | uvarint(len) | chain id | key   -> one StoredRecord per (chain, key)
 
-import { encodeUvarint, ProtoReader } from '../privval/protobuf';
+import { encodeUvarint, ProtoReader } from '../cometbft/protobuf';
 import type { StateMachineOp } from '../raft/state_machine';
 import { decodeStoredRecord, encodeStoredRecord, StoredRecord } from './signer_codec';
 

@@ -28,7 +28,7 @@ import { SignPath, SignPathCounters } from '../replica/sign_path';
 import { KeyRing } from '../signer/key_ring';
 import { decodeSignerCommand } from '../signer/signer_codec';
 import { SignerStateMachine } from '../signer/signer_state_machine';
-import { SignRefusalReason, SignRequest } from '../signer/sign_types';
+import { SignRefusalReason, SignRequest } from '../cometbft/sign_types';
 import { decodeRecords } from '../signer/slashing_records';
 import { EventQueue } from './event_queue';
 import { MemoryRaftDisk, persistBatch, stateMachinePairs } from './memory_raft_disk';

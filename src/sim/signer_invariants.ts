@@ -18,11 +18,11 @@
 // itself, so that a sign path that merely got lucky in a run is still caught.
 
 import crypto from 'node:crypto';
-import { decodeCanonicalSignBytes, encodeCanonicalSignBytes, CanonicalSignBytes, signBytesDifferOnlyByTimestamp } from '../privval/sign_bytes';
-import type { Timestamp } from '../privval/messages';
+import { decodeCanonicalSignBytes, encodeCanonicalSignBytes, CanonicalSignBytes, signBytesDifferOnlyByTimestamp } from '../cometbft/sign_bytes';
+import type { Timestamp } from '../cometbft/messages';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, verifyEd25519 } from '../keys/validator_key';
 import { NodeId } from '../raft/types';
-import { SignRequest } from '../signer/sign_types';
+import { SignRequest } from '../cometbft/sign_types';
 
 /** One signature as it left a node for a validator node. */
 /** The sign bytes a validator node ends up with when told to use the stored timestamp. */

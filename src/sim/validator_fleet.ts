@@ -8,11 +8,11 @@
 // comes in time, gives up after a few tries, and moves on when answered.
 
 import crypto from 'node:crypto';
-import { BlockId, SignedMsgType, Timestamp } from '../privval/messages';
-import { proposalSignBytes, voteSignBytes } from '../privval/sign_bytes';
+import { BlockId, SignedMsgType, Timestamp } from '../cometbft/messages';
+import { proposalSignBytes, voteSignBytes } from '../cometbft/sign_bytes';
 import { SeededRandom } from '../raft/rng';
 import { NodeId } from '../raft/types';
-import { SignOutcome, SignRequest } from '../signer/sign_types';
+import { SignOutcome, SignRequest } from '../cometbft/sign_types';
 
 export interface FleetHost {
   now(): number;

@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { SeededRandom } from '../raft/rng';
-import { BlockId, Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../privval/messages';
+import { BlockId, Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../cometbft/messages';
 import { ValidatorStandin } from './validator_standin';
 
 export type StepKind = 'proposal' | 'prevote' | 'precommit';

@@ -9,7 +9,7 @@
 //   HRS (another block id, another pol round, ...) is a double sign.
 // The stand-in validator records into it; the chaos harness reads many of them.
 
-import { Proposal, Timestamp, Vote } from '../privval/messages';
+import { Proposal, Timestamp, Vote } from '../cometbft/messages';
 import {
   CanonicalSignBytes,
   Step,
@@ -20,7 +20,7 @@ import {
   stepOfVoteType,
   voteExtensionSignBytes,
   voteSignBytes,
-} from '../privval/sign_bytes';
+} from '../cometbft/sign_bytes';
 import { verifyEd25519 } from '../keys/validator_key';
 
 export type SignedMessage = { kind: 'vote'; vote: Vote } | { kind: 'proposal'; proposal: Proposal };

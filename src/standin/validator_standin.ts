@@ -31,11 +31,11 @@ import {
   Vote,
   decodeMessage,
   encodeMessage,
-} from '../privval/messages';
+} from '../cometbft/messages';
 import { PrivvalAddress, isNodeId, nodeIdFromPublicKey, parsePrivvalAddress } from '../privval/node_id';
 import { MAX_RESPONSE_BYTES } from '../privval/privval_session';
 import { SecretConnection, makeSecretConnection } from '../privval/secret_connection';
-import { isNilBlockId } from '../privval/sign_bytes';
+import { isNilBlockId } from '../cometbft/sign_bytes';
 import { SignHistory } from './sign_history';
 
 export type StandinErrorCode =

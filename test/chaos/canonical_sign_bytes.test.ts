@@ -4,8 +4,8 @@
 
 import { createHash } from 'node:crypto';
 import { independentProposalSignBytes, independentVoteExtensionSignBytes, independentVoteSignBytes } from '../../src/chaos/canonical_sign_bytes';
-import { BlockId, GO_ZERO_TIME, SignedMsgType } from '../../src/privval/messages';
-import { proposalSignBytes, voteExtensionSignBytes, voteSignBytes } from '../../src/privval/sign_bytes';
+import { BlockId, GO_ZERO_TIME, SignedMsgType } from '../../src/cometbft/messages';
+import { proposalSignBytes, voteExtensionSignBytes, voteSignBytes } from '../../src/cometbft/sign_bytes';
 import { SeededRandom } from '../../src/raft/rng';
 import { VOTE_SIGN_BYTES_CASES } from '../privval/vectors_fixture';
 

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { checkLiveness, checkRun, checkSafety } from '../../src/chaos/checker';
 import { ValidatorKey } from '../../src/keys/validator_key';
-import { BlockId, Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../../src/privval/messages';
-import { proposalSignBytes, voteSignBytes } from '../../src/privval/sign_bytes';
+import { BlockId, Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../../src/cometbft/messages';
+import { proposalSignBytes, voteSignBytes } from '../../src/cometbft/sign_bytes';
 import { HeightResult, RequestResult } from '../../src/standin/height_driver';
 import { SignHistory } from '../../src/standin/sign_history';
 

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { FaultNetwork } from '../../src/chaos/fault_network';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { readStoreHighWater } from '../../src/node/store_high_water';
-import { SignOutcome } from '../../src/signer/sign_types';
+import { SignOutcome } from '../../src/cometbft/sign_types';
 import { BLOCK, leaderAmong, NIL, prevote as prevoteOn, proxiedCluster as proxiedOn } from '../support/proxied_cluster';
 
 const prevote = (pubKey: Uint8Array, height: bigint, blockId: typeof BLOCK) => prevoteOn(CHAIN, pubKey, height, blockId);

@@ -12,8 +12,8 @@ import { silentLogger } from '../../src/log/logger';
 import type { ValidatorKey } from '../../src/keys/validator_key';
 import { PrivvalDialers, startPrivvalDialers } from '../../src/privval/privval_dialer';
 import { SignerIdentity } from '../../src/privval/signer_identity';
-import { decideFilePv, SlashingRecord } from '../../src/signer/filepv_rules';
-import type { SignOutcome, SignPath, SignRequest } from '../../src/signer/sign_types';
+import { decideFilePv, SlashingRecord } from '../../src/cometbft/filepv_rules';
+import type { SignOutcome, SignPath, SignRequest } from '../../src/cometbft/sign_types';
 import type { ChaosClusterPlan, SignerCapability, SignerCluster, SignerLauncher, SignerNodeView } from '../../src/chaos/signer_launcher';
 
 /** One node's local, unreplicated FilePV: right for one signer, wrong for a cluster. */

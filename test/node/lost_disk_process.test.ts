@@ -14,7 +14,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { FaultNetwork } from '../../src/chaos/fault_network';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
-import { SignOutcome } from '../../src/signer/sign_types';
+import { SignOutcome } from '../../src/cometbft/sign_types';
 import { BLOCK, leaderAmong, NIL, prevote, proxiedCluster } from '../support/proxied_cluster';
 
 const CHAIN = 'disk-chain';

@@ -17,7 +17,7 @@ import { loadPlainValidatorKeyFile } from '../../src/keys/validator_key';
 import { sendMembershipChange } from '../../src/node/admin_service';
 import { RunningNode, startNodeProcess } from '../../src/node/node_process';
 import { Role } from '../../src/raft/types';
-import { signThroughNode } from '../../src/signer/signer_service';
+import { signThroughNode } from '../../src/transport/signer_client';
 import { RPC, RpcPath } from '../../src/transport/authorization';
 import { clusterChannelCredentials, TlsPem } from '../../src/transport/grpc_server';
 import { loadProtoFile } from '../../src/transport/proto_loader';

@@ -6,9 +6,9 @@
 
 import { isDeepStrictEqual } from 'node:util';
 
-import { emptyVote, decodeMessage, encodeMessage, PrivvalMessage, Vote } from '../../src/privval/messages';
+import { emptyVote, decodeMessage, encodeMessage, PrivvalMessage, Vote } from '../../src/cometbft/messages';
 import { FramingError, LengthPrefixedReader, encodeFrame } from '../../src/privval/framing';
-import { ProtobufDecodeError } from '../../src/privval/protobuf';
+import { ProtobufDecodeError } from '../../src/cometbft/protobuf';
 import {
   SignBytesError,
   canonicalDifferences,
@@ -17,8 +17,8 @@ import {
   signBytesDifferOnlyByTimestamp,
   stepOf,
   voteSignBytes,
-} from '../../src/privval/sign_bytes';
-import { SlashingRecord, decideFilePv } from '../../src/signer/filepv_rules';
+} from '../../src/cometbft/sign_bytes';
+import { SlashingRecord, decideFilePv } from '../../src/cometbft/filepv_rules';
 import { fuzzRandom as prng, FuzzRandom as Rng, mutate } from '../support/fuzz_input';
 import { MESSAGE_VECTORS_V038, MESSAGE_VECTORS_V1, VOTE_SIGN_BYTES_CASES, unhex } from './vectors_fixture';
 

@@ -14,7 +14,7 @@ import { PrivvalRequestEvent, RemoteSignerErrorCode } from '../../src/privval/pr
 import { SignerIdentity } from '../../src/privval/signer_identity';
 import { ValidatorStandin, ValidatorStandinOptions } from '../../src/standin/validator_standin';
 import { findConflicts } from '../../src/standin/sign_history';
-import { SignedMsgType } from '../../src/privval/messages';
+import { SignedMsgType } from '../../src/cometbft/messages';
 import { FakeSignPath, LogLine, captureLogger, eventually, makeProposal, makeVote, tempDir } from './privval_fixtures';
 
 const CHAIN = 'dial-chain';

@@ -12,9 +12,9 @@ import { Writable } from 'node:stream';
 import { ValidatorKey } from '../../src/keys/validator_key';
 import { Logger, createLogger } from '../../src/log/logger';
 import { LengthPrefixedReader, encodeFrame } from '../../src/privval/framing';
-import { BlockId, PrivvalMessage, Proposal, SignedMsgType, Timestamp, Vote, decodeMessage, emptyVote, encodeMessage } from '../../src/privval/messages';
-import { SignOutcome, SignPath, SignRequest } from '../../src/signer/sign_types';
-import { SlashingRecord, decideFilePv } from '../../src/signer/filepv_rules';
+import { BlockId, PrivvalMessage, Proposal, SignedMsgType, Timestamp, Vote, decodeMessage, emptyVote, encodeMessage } from '../../src/cometbft/messages';
+import { SignOutcome, SignPath, SignRequest } from '../../src/cometbft/sign_types';
+import { SlashingRecord, decideFilePv } from '../../src/cometbft/filepv_rules';
 
 /** A SignPath that applies CometBFT's FilePV rules to an in-memory record per chain. */
 export class FakeSignPath implements SignPath {

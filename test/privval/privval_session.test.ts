@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 
 import { ValidatorKey, verifyEd25519 } from '../../src/keys/validator_key';
-import { encodeUvarint, ProtoReader } from '../../src/privval/protobuf';
+import { encodeUvarint, ProtoReader } from '../../src/cometbft/protobuf';
 import { encodeFrame } from '../../src/privval/framing';
 import {
   PrivvalMessage,
@@ -23,8 +23,8 @@ import {
   emptyVote,
   encodeMessage,
   Vote,
-} from '../../src/privval/messages';
-import { proposalSignBytes, voteExtensionSignBytes, voteSignBytes } from '../../src/privval/sign_bytes';
+} from '../../src/cometbft/messages';
+import { proposalSignBytes, voteExtensionSignBytes, voteSignBytes } from '../../src/cometbft/sign_bytes';
 import {
   MAX_RESPONSE_BYTES,
   PrivvalRequestEvent,
@@ -33,7 +33,7 @@ import {
   SessionEnd,
   servePrivvalConnection,
 } from '../../src/privval/privval_session';
-import { SignOutcome } from '../../src/signer/sign_types';
+import { SignOutcome } from '../../src/cometbft/sign_types';
 import {
   FakeSignPath,
   LogLine,

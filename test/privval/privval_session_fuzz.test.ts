@@ -10,11 +10,11 @@ import * as net from 'node:net';
 
 import { ValidatorKey } from '../../src/keys/validator_key';
 import { FramingError, LengthPrefixedReader, encodeFrame } from '../../src/privval/framing';
-import { PrivvalMessage, SignedMsgType, decodeMessage, emptyBlockId, encodeMessage } from '../../src/privval/messages';
+import { PrivvalMessage, SignedMsgType, decodeMessage, emptyBlockId, encodeMessage } from '../../src/cometbft/messages';
 import { servePrivvalConnection } from '../../src/privval/privval_session';
 import { startPrivvalDialers } from '../../src/privval/privval_dialer';
 import { SignerIdentity } from '../../src/privval/signer_identity';
-import { decideFilePv } from '../../src/signer/filepv_rules';
+import { decideFilePv } from '../../src/cometbft/filepv_rules';
 import { fuzzRandom as prng, FuzzRandom as Rng, INTERESTING_PROTOBUF_BYTES, mutate } from '../support/fuzz_input';
 import { FakeSignPath, NodeEnd, SocketPairs, TS2, captureLogger, eventually, makeProposal, makeVote, within } from './privval_fixtures';
 

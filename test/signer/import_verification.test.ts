@@ -4,14 +4,14 @@
 // have logged it, so that apply's own check is what is tested, not the encoder's. And nothing is
 // ever signed when a record is read: a record view carries only the signatures the log produced.
 
-import { ProtoWriter } from '../../src/privval/protobuf';
+import { ProtoWriter } from '../../src/cometbft/protobuf';
 import { EntryType, Entry } from '../../src/raft/types';
 import { silentLogger } from '../../src/log/logger';
 import { KeyRing } from '../../src/signer/key_ring';
 import { encodeSignerCommand, ImportStateCommand, importProblem, SIGNER_FORMAT_VERSION, SignerCodecError } from '../../src/signer/signer_codec';
 import { SignerStateMachine } from '../../src/signer/signer_state_machine';
-import { SlashingRecord } from '../../src/signer/filepv_rules';
-import { SignRequest } from '../../src/signer/sign_types';
+import { SlashingRecord } from '../../src/cometbft/filepv_rules';
+import { SignRequest } from '../../src/cometbft/sign_types';
 import { verifyEd25519 } from '../../src/keys/validator_key';
 import { proposalRequest, voteRequest } from '../support/sign_requests';
 import { bothChains, CHAIN_A, CHAIN_B, expectRefused, expectSignedAndValid, KEY_A, KEY_B, signEntry, signatureOf, watermark } from './signer_test_support';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { verifyEd25519 } from '../../src/keys/validator_key';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { storeHighWaterPath } from '../../src/node/store_high_water';
-import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
+import { SignOutcome, SignRequest } from '../../src/cometbft/sign_types';
 import { proposalRequest, voteRequest } from '../support/sign_requests';
 
 const CHAIN = 'test-chain';

@@ -17,7 +17,7 @@ import { KeyRing } from '../../src/signer/key_ring';
 import { LeaderForwarder, SignCoordinator } from '../../src/node/sign_coordinator';
 import type { LeaderAnswer } from '../../src/replica/leader_answer';
 import { SignerStateMachine } from '../../src/signer/signer_state_machine';
-import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
+import { SignOutcome, SignRequest } from '../../src/cometbft/sign_types';
 import { ClusterFixture, TestNode, heartbeat, waitUntil } from '../transport/cluster_fixture';
 import { proposalRequest, voteRequest } from '../support/sign_requests';
 import { CHAIN_A, KEY_A, KEY_B, expectRefused, expectSignedAndValid, signEntry, signatureOf, watermark } from './signer_test_support';

@@ -2,7 +2,7 @@
 // snapshot images round-trip exactly, and decoding is strict: anything this version does not
 // understand is a SignerCodecError naming the problem, never skipped.
 
-import { ProtoWriter } from '../../src/privval/protobuf';
+import { ProtoWriter } from '../../src/cometbft/protobuf';
 import {
   decodeSignerCommand,
   decodeSignerSnapshot,
@@ -16,7 +16,7 @@ import {
   SignerCommand,
   StoredRecord,
 } from '../../src/signer/signer_codec';
-import { SignRequest } from '../../src/signer/sign_types';
+import { SignRequest } from '../../src/cometbft/sign_types';
 import { proposalRequest, voteRequest } from '../support/sign_requests';
 import { CHAIN_A, CHAIN_B, KEY_A, KEY_B, plain, watermark } from './signer_test_support';
 

@@ -9,7 +9,7 @@ import { StateMachineOp } from '../../src/storage/raft_storage';
 import { KeyRing } from '../../src/signer/key_ring';
 import { decodeSignerSnapshot, decodeStoredRecord, SignerCodecError, StoredRecord } from '../../src/signer/signer_codec';
 import { SignerStateMachine } from '../../src/signer/signer_state_machine';
-import { SignRequest } from '../../src/signer/sign_types';
+import { SignRequest } from '../../src/cometbft/sign_types';
 import { proposalRequest, voteRequest } from '../support/sign_requests';
 import {
   bothChains,

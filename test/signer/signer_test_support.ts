@@ -7,8 +7,8 @@ import { Entry, EntryType } from '../../src/raft/types';
 import { StateMachineOp, StateMachineReader, StateMachineRecord } from '../../src/storage/raft_storage';
 import { KeyRing } from '../../src/signer/key_ring';
 import { encodeSignerCommand, ImportStateCommand } from '../../src/signer/signer_codec';
-import { SlashingRecord } from '../../src/signer/filepv_rules';
-import { SignOutcome, SignRefusalReason, SignRequest } from '../../src/signer/sign_types';
+import { SlashingRecord } from '../../src/cometbft/filepv_rules';
+import { SignOutcome, SignRefusalReason, SignRequest } from '../../src/cometbft/sign_types';
 
 export const CHAIN_A = 'chain-a';
 export const CHAIN_B = 'chain-b';

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { verifyEd25519 } from '../../src/keys/validator_key';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { adminErrorOf, ChainStateView, fetchChainState, ImportStateRequestView, sendImportState } from '../../src/node/admin_service';
-import { SignOutcome, SignRequest } from '../../src/signer/sign_types';
+import { SignOutcome, SignRequest } from '../../src/cometbft/sign_types';
 import { clusterChannelCredentials } from '../../src/transport/grpc_server';
 import { voteRequest } from '../support/sign_requests';
 

@@ -2,10 +2,10 @@
 // allows.
 
 import { ValidatorKey } from '../../src/keys/validator_key';
-import { BlockId, SignedMsgType } from '../../src/privval/messages';
-import { voteSignBytes } from '../../src/privval/sign_bytes';
+import { BlockId, SignedMsgType } from '../../src/cometbft/messages';
+import { voteSignBytes } from '../../src/cometbft/sign_bytes';
 import { ReleasedSignature, SignerInvariantChecker, withTimestamp } from '../../src/sim/signer_invariants';
-import { SignRequest } from '../../src/signer/sign_types';
+import { SignRequest } from '../../src/cometbft/sign_types';
 
 const key = ValidatorKey.fromSeed(Buffer.alloc(32, 7));
 const chainId = 'test-chain';

@@ -3,8 +3,8 @@
 // prevote and conflicting proposals across nodes, and lets timestamp-only differences pass.
 
 import { ValidatorKey } from '../../src/keys/validator_key';
-import { SignedMsgType, Vote, emptyBlockId } from '../../src/privval/messages';
-import { proposalSignBytes, voteExtensionSignBytes, voteSignBytes } from '../../src/privval/sign_bytes';
+import { SignedMsgType, Vote, emptyBlockId } from '../../src/cometbft/messages';
+import { proposalSignBytes, voteExtensionSignBytes, voteSignBytes } from '../../src/cometbft/sign_bytes';
 import { SignHistory, findConflicts } from '../../src/standin/sign_history';
 import { TS1, TS2, blockId, makeProposal, makeVote } from '../privval/privval_fixtures';
 

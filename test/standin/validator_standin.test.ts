@@ -11,8 +11,8 @@ import path from 'node:path';
 
 import { ValidatorKey } from '../../src/keys/validator_key';
 import { LengthPrefixedReader, encodeFrame } from '../../src/privval/framing';
-import { PrivvalMessage, SignedMsgType, Vote, decodeMessage, encodeMessage } from '../../src/privval/messages';
-import { voteExtensionSignBytes, voteSignBytes } from '../../src/privval/sign_bytes';
+import { PrivvalMessage, SignedMsgType, Vote, decodeMessage, encodeMessage } from '../../src/cometbft/messages';
+import { voteExtensionSignBytes, voteSignBytes } from '../../src/cometbft/sign_bytes';
 import { StandinError, ValidatorStandin } from '../../src/standin/validator_standin';
 import { blockId, eventually, makeVote, tempDir, within } from '../privval/privval_fixtures';
 

@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import { FaultNetwork } from '../../src/chaos/fault_network';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
-import { BlockId, SignedMsgType, emptyVote } from '../../src/privval/messages';
-import { voteSignBytes } from '../../src/privval/sign_bytes';
-import { SignRequest } from '../../src/signer/sign_types';
+import { BlockId, SignedMsgType, emptyVote } from '../../src/cometbft/messages';
+import { voteSignBytes } from '../../src/cometbft/sign_bytes';
+import { SignRequest } from '../../src/cometbft/sign_types';
 
 export const NIL: BlockId = { hash: new Uint8Array(0), partSetHeader: { total: 0, hash: new Uint8Array(0) } };
 export const BLOCK: BlockId = {

@@ -2,9 +2,9 @@
 // encoder the privval layer uses, for a block named by a letter (or nil) and a timestamp.
 
 import { createHash } from 'node:crypto';
-import { BlockId, SignedMsgType } from '../../src/privval/messages';
-import { proposalSignBytes, voteSignBytes } from '../../src/privval/sign_bytes';
-import { SignRequest } from '../../src/signer/sign_types';
+import { BlockId, SignedMsgType } from '../../src/cometbft/messages';
+import { proposalSignBytes, voteSignBytes } from '../../src/cometbft/sign_bytes';
+import { SignRequest } from '../../src/cometbft/sign_types';
 
 /** A block id derived from a name ('A', 'B', ...); 'nil' is the empty block id. */
 export function blockIdOf(name: string): BlockId {

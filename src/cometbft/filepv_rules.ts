@@ -16,8 +16,8 @@ import {
   decodeCanonicalSignBytes,
   isNilBlockId,
   stepName,
-} from '../privval/sign_bytes';
-import { SignedMsgType, Timestamp, Vote } from '../privval/messages';
+} from './sign_bytes';
+import { SignedMsgType, Timestamp, Vote } from './messages';
 
 /** The last thing signed for one (chain id, key): CometBFT's FilePVLastSignState. */
 export interface SlashingRecord {

@@ -17,9 +17,9 @@ import {
   emptyVote,
   encodeMessage,
   encodeVote,
-} from '../../src/privval/messages';
-import { ProtoReader, ProtoWriter, ProtobufDecodeError, ProtobufEncodeError } from '../../src/privval/protobuf';
-import { MESSAGE_VECTORS_V038, MESSAGE_VECTORS_V1, VECTOR_PUB_KEY, hex, unhex } from './vectors_fixture';
+} from '../../src/cometbft/messages';
+import { ProtoReader, ProtoWriter, ProtobufDecodeError, ProtobufEncodeError } from '../../src/cometbft/protobuf';
+import { MESSAGE_VECTORS_V038, MESSAGE_VECTORS_V1, VECTOR_PUB_KEY, hex, unhex } from '../privval/vectors_fixture';
 
 const sha256 = (s: string): Uint8Array => new Uint8Array(createHash('sha256').update(s).digest());
 const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));

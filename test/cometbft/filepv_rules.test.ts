@@ -4,15 +4,15 @@
 
 import { createHash } from 'node:crypto';
 
-import { BlockId, GO_ZERO_TIME, Proposal, Timestamp, Vote, emptyBlockId, emptyVote } from '../../src/privval/messages';
-import { proposalSignBytes, stepOf, voteSignBytes } from '../../src/privval/sign_bytes';
+import { BlockId, GO_ZERO_TIME, Proposal, Timestamp, Vote, emptyBlockId, emptyVote } from '../../src/cometbft/messages';
+import { proposalSignBytes, stepOf, voteSignBytes } from '../../src/cometbft/sign_bytes';
 import {
   FilePvDecision,
   FilePvRequest,
   SlashingRecord,
   decideFilePv,
   voteExtensionRule,
-} from '../../src/signer/filepv_rules';
+} from '../../src/cometbft/filepv_rules';
 
 const CHAIN = 'test-chain';
 const sha256 = (s: string): Uint8Array => new Uint8Array(createHash('sha256').update(s).digest());

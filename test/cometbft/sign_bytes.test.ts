@@ -3,8 +3,8 @@
 
 import { createHash } from 'node:crypto';
 
-import { BlockId, GO_ZERO_TIME, Proposal, Vote, emptyBlockId, emptyVote } from '../../src/privval/messages';
-import { ProtoReader, encodeUvarint } from '../../src/privval/protobuf';
+import { BlockId, GO_ZERO_TIME, Proposal, Vote, emptyBlockId, emptyVote } from '../../src/cometbft/messages';
+import { ProtoReader, encodeUvarint } from '../../src/cometbft/protobuf';
 import {
   SignBytesError,
   Step,
@@ -17,8 +17,8 @@ import {
   stepOfVoteType,
   voteExtensionSignBytes,
   voteSignBytes,
-} from '../../src/privval/sign_bytes';
-import { VOTE_SIGN_BYTES_CASES, hex, unhex } from './vectors_fixture';
+} from '../../src/cometbft/sign_bytes';
+import { VOTE_SIGN_BYTES_CASES, hex, unhex } from '../privval/vectors_fixture';
 
 const sha256 = (s: string): Uint8Array => new Uint8Array(createHash('sha256').update(s).digest());
 const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));

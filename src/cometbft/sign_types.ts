@@ -2,7 +2,7 @@
 // SignVoteRequest / SignProposalRequest into a SignRequest), the gRPC Signer service (forwarding
 // and tools) and the replicated state machine.
 
-import { Timestamp } from '../privval/messages';
+import { Timestamp } from './messages';
 import { FilePvRefusalReason } from './filepv_rules';
 
 /** One vote or proposal to sign for one chain and key, as canonical sign bytes plus its HRS. */

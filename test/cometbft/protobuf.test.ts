@@ -8,8 +8,8 @@ import {
   ProtobufEncodeError,
   WireType,
   encodeUvarint,
-} from '../../src/privval/protobuf';
-import { hex, unhex } from './vectors_fixture';
+} from '../../src/cometbft/protobuf';
+import { hex, unhex } from '../privval/vectors_fixture';
 
 const reader = (h: string) => new ProtoReader(unhex(h), 'test');
 

@@ -11,7 +11,7 @@ import { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TESTNET_LAYOUT } from '../cli/testnet_command';
+import { TESTNET_LAYOUT } from '../testnet/testnet';
 import { ProcessCluster } from '../harness/process_cluster';
 import { ValidatorKey, writePlainValidatorKeyFile } from '../keys/validator_key';
 import { ValidatorStandin } from '../standin/validator_standin';

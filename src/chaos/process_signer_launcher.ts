@@ -14,7 +14,7 @@ import YAML from 'yaml';
 import { RaftConfigFile } from '../config/node_config_schema';
 import { writePlainValidatorKeyFile } from '../keys/validator_key';
 import { ProcessCluster } from '../harness/process_cluster';
-import { TESTNET_LAYOUT } from '../cli/testnet_command';
+import { TESTNET_LAYOUT } from '../testnet/testnet';
 import { ChaosClusterPlan, ClusterOperator, OperatorResult, SignerCapability, SignerCluster, SignerLauncher, SignerNodeView, SpareProcess } from './signer_launcher';
 
 export interface ProcessSignerLauncherOptions {

@@ -7,6 +7,7 @@ import { ConfigError } from '../config/node_config';
 import { PassphraseError } from '../keys/encrypted_key_file';
 import { KeyFileError } from '../keys/key_file_permissions';
 import { StorageError } from '../storage/errors';
+import { TestnetError } from '../testnet/testnet';
 import { TransportConfigError } from '../transport/grpc_server';
 
 /** Exit code for a failure the message explains (commander uses 2 for usage errors, see main.ts). */
@@ -24,8 +25,8 @@ export class CliError extends Error {
 
 /**
  * The one-line message for an error the operator can act on, or null for anything else (a bug).
- * Errors from the config, certificate and key modules count as expected: they already name the
- * file and the fix.
+ * Errors from the config, certificate, key and testnet modules count as expected: they already
+ * name the file and the fix.
  */
 export function expectedErrorMessage(err: unknown): string | null {
   if (
@@ -35,6 +36,7 @@ export function expectedErrorMessage(err: unknown): string | null {
     err instanceof KeyFileError ||
     err instanceof PassphraseError ||
     err instanceof StorageError ||
+    err instanceof TestnetError ||
     err instanceof TransportConfigError
   ) {
     // A ConfigError lists one problem per line; keep the promise of a single line on stderr.

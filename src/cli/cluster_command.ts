@@ -27,7 +27,7 @@ import {
 } from '../node/admin_service';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
 import { CliError } from './cli_errors';
-import { grpcErrorText } from './cluster_client';
+import { grpcErrorText } from '../node/cluster_client';
 
 /** Default for --timeout: an election, a learner's catch-up or a pending change usually clears in seconds. */
 export const DEFAULT_ADMIN_TIMEOUT_MS = 15_000;

@@ -16,7 +16,7 @@ import { loadStateFile, STATE_FILE_FORMATS, StateFileFormat } from '../keys/fore
 import { formatValidatorStateJson, ValidatorSigningState, writeValidatorStateFile } from '../keys/validator_state_file';
 import { ChainStateView, fetchChainState, sendImportState } from '../node/admin_service';
 import { CliError } from './cli_errors';
-import { ClusterClient, clusterClient } from './cluster_client';
+import { ClusterClient, clusterClient } from '../node/cluster_client';
 import { AdminConnection, adminConnection, DEFAULT_ADMIN_TIMEOUT_MS, withLeader } from './cluster_command';
 import { FAR_JUMP_HEIGHTS, farJumpRefusal, importPlan, watermarkJump } from './state_import';
 

@@ -13,7 +13,7 @@ import { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ClusterStatus } from '../cli/status_command';
+import { ClusterStatus } from '../node/cluster_status_query';
 import { CLI_ENTRY, ProcessCluster } from '../harness/process_cluster';
 import { HeightDriver, HeightResult } from '../standin/height_driver';
 import { findConflicts } from '../standin/sign_history';

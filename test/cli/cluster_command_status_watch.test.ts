@@ -5,8 +5,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createTestnet } from '../../src/cli/testnet_command';
-import { CLEAR_SCREEN, ClusterStatus, formatWatchFrame, watchClusterStatus } from '../../src/cli/status_command';
+import { createTestnet } from '../../src/testnet/testnet';
+import { CLEAR_SCREEN, formatWatchFrame, watchClusterStatus } from '../../src/cli/status_command';
+import { ClusterStatus } from '../../src/node/cluster_status_query';
 import { CLI_ENTRY } from '../../src/harness/process_cluster';
 
 const STATUS: ClusterStatus = {

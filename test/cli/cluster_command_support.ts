@@ -5,7 +5,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { issueNodeCertificate } from '../../src/certs/cluster_certs';
-import { findFreePorts } from '../../src/cli/testnet_command';
+import { findFreePorts } from '../../src/testnet/testnet';
 import { writeNodeConfig } from '../../src/config/node_config';
 import { CLI_ENTRY, ProcessCluster } from '../../src/harness/process_cluster';
 

@@ -11,7 +11,7 @@ import { loadValidatorKeyFile } from '../../src/keys/encrypted_key_file';
 import { loadPlainValidatorKeyFile, ValidatorKey, writePlainValidatorKeyFile } from '../../src/keys/validator_key';
 import { chainKeyFileName } from '../../src/cli/keys_command';
 import { runCli } from '../../src/cli/main';
-import { createTestnet } from '../../src/cli/testnet_command';
+import { createTestnet } from '../../src/testnet/testnet';
 
 const PASSPHRASE_ENV = 'RAFT_SIGNER_KEYS_TEST_PASSPHRASE';
 const CHAIN = 'test-chain-1';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { createTestnet, TestnetSummary, TESTNET_LAYOUT } from '../../src/cli/testnet_command';
+import { createTestnet, TestnetSummary, TESTNET_LAYOUT } from '../../src/testnet/testnet';
 import { readCertificateIdentity } from '../../src/certs/certificate_identity';
 import { CLI_ENTRY } from '../../src/harness/process_cluster';
 

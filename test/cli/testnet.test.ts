@@ -11,8 +11,7 @@ import { readCertificateIdentity } from '../../src/certs/certificate_identity';
 import * as clusterCerts from '../../src/certs/cluster_certs';
 import { loadNodeConfig } from '../../src/config/node_config';
 import { loadPlainValidatorKeyFile } from '../../src/keys/validator_key';
-import { CliError } from '../../src/cli/cli_errors';
-import { createTestnet, EVEN_NODES_WARNING, TestnetOptions, TestnetSummary } from '../../src/cli/testnet_command';
+import { createTestnet, EVEN_NODES_WARNING, TestnetError, TestnetOptions, TestnetSummary } from '../../src/testnet/testnet';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const BUILT_CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -61,7 +60,7 @@ function listFiles(dir: string): string[] {
 
 async function expectRefusal(overrides: Partial<TestnetOptions>, message: RegExp): Promise<void> {
   const attempt = createTestnet(options(overrides));
-  await expect(attempt).rejects.toBeInstanceOf(CliError);
+  await expect(attempt).rejects.toBeInstanceOf(TestnetError);
   await expect(attempt).rejects.toThrow(message);
 }
 

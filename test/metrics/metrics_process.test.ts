@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import http from 'node:http';
-import { findFreePorts } from '../../src/cli/testnet_command';
+import { findFreePorts } from '../../src/testnet/testnet';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { checkGrpcHealth, SIGNER_SERVICE_NAME } from '../../src/node/grpc_health_service';
 import { ValidatorStandin } from '../../src/standin/validator_standin';

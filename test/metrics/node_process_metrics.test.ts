@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { createTestnet } from '../../src/cli/testnet_command';
+import { createTestnet } from '../../src/testnet/testnet';
 import { loadPlainValidatorKeyFile } from '../../src/keys/validator_key';
 import { waitFor } from '../../src/harness/process_cluster';
 import { RunningNode, startNodeProcess } from '../../src/node/node_process';

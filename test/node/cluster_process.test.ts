@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { createTestnet } from '../../src/cli/testnet_command';
+import { createTestnet } from '../../src/testnet/testnet';
 
 const CLI = path.join(__dirname, '../../dist/cli/main.js');
 

@@ -5,7 +5,7 @@
 // signature is checked against sign bytes the stand-ins compute themselves, and no height, round
 // and step ever gets two conflicting signatures. Runs the built CLI (npm test builds first).
 
-import { findFreePorts } from '../../src/cli/testnet_command';
+import { findFreePorts } from '../../src/testnet/testnet';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { HeightDriver, HeightResult } from '../../src/standin/height_driver';
 import { findConflicts } from '../../src/standin/sign_history';

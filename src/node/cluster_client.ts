@@ -1,11 +1,11 @@
-// What the CLI needs to talk to a cluster through a node's home: its configuration and its
-// certificate, the credentials for each member, and readable gRPC errors.
+// What a client of the cluster (the CLI, the process harness) needs to talk to it through a node's
+// home: its configuration and its certificate, the credentials for each member, and readable gRPC
+// errors.
 
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { loadNodeConfig, NodeConfig } from '../config/node_config';
+import { ConfigError, loadNodeConfig, NodeConfig } from '../config/node_config';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
-import { CliError } from './cli_errors';
 
 export interface ClusterClient {
   config: NodeConfig;
@@ -18,7 +18,8 @@ export function clusterClient(home: string): ClusterClient {
     try {
       return fs.readFileSync(file, 'utf8');
     } catch (e) {
-      throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+      // A TLS file config.yaml names: a config problem, and the message names the file.
+      throw new ConfigError(file, [`cannot read ${file}: ${(e as Error).message}`]);
     }
   };
   const tls: TlsPem = { ca: read(config.tls.ca), cert: read(config.tls.cert), key: read(config.tls.key) };

@@ -7,6 +7,10 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }],
+    // @noble/hashes ships ES modules only; Node's require loads them, jest's does not, so they
+    // are transpiled to CommonJS like our own sources.
+    '^.+/node_modules/@noble/.+\\.js$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }],
   },
+  transformIgnorePatterns: ['/node_modules/(?!@noble/)'],
   testTimeout: 60000,
 };

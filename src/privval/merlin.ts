@@ -8,7 +8,20 @@
 // challenge, or the authentication signatures never verify. The test pins this to the Merlin
 // test vector in vectors.json.
 
-import { KECCAK_STATE_BYTES, keccakF1600 } from './keccak';
+import { keccakP } from '@noble/hashes/sha3.js';
+
+/** Keccak-f[1600]'s state: 25 lanes of 64 bits. */
+export const KECCAK_STATE_BYTES = 200;
+
+/**
+ * Keccak-f[1600] (24 rounds) over a 200-byte state in place, by @noble/hashes' permutation, which
+ * takes the state as 50 little-endian 32-bit words: on a little-endian host (every platform Node
+ * supports for us) that is the same memory, viewed without a copy.
+ */
+export function keccakF1600(state: Uint8Array): void {
+  if (state.length !== KECCAK_STATE_BYTES || state.byteOffset % 4 !== 0) throw new RangeError(`the Keccak state is ${KECCAK_STATE_BYTES} aligned bytes, got ${state.length}`);
+  keccakP(new Uint32Array(state.buffer, state.byteOffset, KECCAK_STATE_BYTES / 4), 24);
+}
 
 /** STROBE-128 rate in bytes: 200 - 2 * (128 / 8) - 2 (STROBE spec, section 5.1). */
 const STROBE_R = 166;

@@ -1,11 +1,10 @@
-// Keccak-f[1600] and Merlin/STROBE-128 against published vectors: SHA-3 and SHAKE from
-// node:crypto (built with our permutation and the FIPS 202 padding) and the Merlin transcript
+// Keccak-f[1600] (noble's permutation over our byte state) and Merlin/STROBE-128 against published
+// vectors: SHA-3 and SHAKE from node:crypto (built with that permutation and the FIPS 202 padding) and the Merlin transcript
 // vectors of vectors.json and of the Merlin reference tests.
 
 import { createHash } from 'node:crypto';
 
-import { KECCAK_STATE_BYTES, keccakF1600 } from '../../src/privval/keccak';
-import { Strobe128, Transcript } from '../../src/privval/merlin';
+import { KECCAK_STATE_BYTES, keccakF1600, Strobe128, Transcript } from '../../src/privval/merlin';
 
 interface MerlinVector {
   about: string;

@@ -217,7 +217,8 @@ export function writeNodeConfig(
   const shape = toFileShape(config, absoluteHome);
   const text =
     '# raft-signer node configuration. Durations are in milliseconds; relative paths are relative\n' +
-    '# to this directory. Every field is described in DESIGN.md and src/config/node_config_schema.ts.\n' +
+    '# to this directory. Every field is described, with its default, in deploy/config.example.yaml\n' +
+    '# of the raft-signer source tree (docs/operations.md says how to deploy).\n' +
     YAML.stringify(shape);
   checkNodeConfigFile(YAML.parse(text), file);
 

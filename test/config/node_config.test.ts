@@ -362,6 +362,17 @@ describe('loadNodeConfig / writeNodeConfig', () => {
     expect(loadNodeConfig(moved).dataDir).toBe(path.join(moved, 'data'));
   });
 
+  it('names in its header only files that exist in the source tree, and the example there parses', () => {
+    const home = path.join(dir, 'header-home');
+    writeNodeConfig(home, parseNodeConfigFile(MINIMAL, 'x'));
+    const header = fs.readFileSync(path.join(home, 'config.yaml'), 'utf8').split('\n').filter((l) => l.startsWith('#')).join('\n');
+    const named = header.match(/[\w./-]+\.(?:ya?ml|md|ts)\b/g) ?? [];
+    expect(named.length).toBeGreaterThan(0);
+    const root = path.join(__dirname, '..', '..');
+    for (const f of named) expect(fs.existsSync(path.join(root, f)) ? f : `missing: ${f}`).toBe(f);
+    expect(() => parseNodeConfigFile(fs.readFileSync(path.join(root, 'deploy', 'config.example.yaml'), 'utf8'), 'deploy/config.example.yaml')).not.toThrow();
+  });
+
   it('creates a missing home owner-only', () => {
     const home = path.join(dir, 'new-home');
     writeNodeConfig(home, parseNodeConfigFile(MINIMAL, 'x'));

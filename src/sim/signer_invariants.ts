@@ -1,5 +1,5 @@
 // The signer's safety properties, checked as a simulation runs, at the moment a signature leaves a
-// node (DESIGN.md, "The one rule"):
+// node (docs/design.md, "The one rule"):
 //
 //   (a) never two different signatures released for one chain, key and height/round/step: not
 //       for conflicting votes or proposals (a double sign), and not even for two that differ only
@@ -24,13 +24,13 @@ import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, verifyEd25519 } fr
 import { NodeId } from '../raft/types';
 import { SignRequest } from '../cometbft/sign_types';
 
-/** One signature as it left a node for a validator node. */
 /** The sign bytes a validator node ends up with when told to use the stored timestamp. */
 export function withTimestamp(signBytes: Uint8Array, step: 1 | 2 | 3, timestamp: Timestamp): Uint8Array {
   const c = decodeCanonicalSignBytes(signBytes, step === 1 ? 'proposal' : 'vote');
   return encodeCanonicalSignBytes({ ...c, timestamp: { seconds: timestamp.seconds, nanos: timestamp.nanos } });
 }
 
+/** One signature as it left a node for a validator node. */
 export interface ReleasedSignature {
   chainId: string;
   pubKey: Uint8Array;

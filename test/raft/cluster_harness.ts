@@ -1,11 +1,18 @@
 // A hand-driven cluster for scenario tests: messages move only when the test says so, and a
-// filter can drop any of them. Each node is driven exactly as the contract on Ready demands
-// (persist, apply, send, advance), with an in-memory "disk" that survives crash().
+// filter can drop any of them. Each node is the production ReplicaDriver (src/replica/driver.ts)
+// over a host that does nothing by itself: its turns run only when the harness says so (one per
+// node per processReadies, the lockstep the Raft paper's scenarios are written in), a write is
+// durable at once in an in-memory "disk" that survives crash(), and sent messages wait in
+// `pending`. Tests may still step the core directly (h.raft(id)) between turns.
 
+import { silentLogger } from '../../src/log/logger';
 import { Raft, RaftConfig, RaftPersistedState, bootstrapState } from '../../src/raft/raft';
 import { SeededRandom } from '../../src/raft/rng';
-import { allMessages, EntryType, Message, MessageType, NodeId, Ready, Role } from '../../src/raft/types';
-import { MemoryRaftDisk, persistReady } from '../../src/sim/memory_raft_disk';
+import type { StateMachine } from '../../src/raft/state_machine';
+import { EntryType, Message, MessageType, NodeId, Ready, Role } from '../../src/raft/types';
+import { ReplicaDriver } from '../../src/replica/driver';
+import type { Clock } from '../../src/replica/host';
+import { MemoryRaftDisk, persistBatch } from '../../src/sim/memory_raft_disk';
 import { RaftInvariantChecker } from '../../src/sim/raft_invariants';
 
 export interface Disk extends MemoryRaftDisk {
@@ -17,11 +24,14 @@ export interface HarnessNode {
   /** The store's identity ('' unless the harness was made with incarnations). */
   incarnation: string;
   raft: Raft;
+  driver: ReplicaDriver;
   disk: Disk;
   up: boolean;
   /** Normal entries this node applied, as strings, in order. */
   appliedData: string[];
   readies: Ready[];
+  /** The driver's turns waiting for the next processReadies. */
+  turns: (() => void)[];
 }
 
 export type MessageFilter = (m: Message) => boolean;
@@ -76,16 +86,19 @@ export class ClusterHarness {
       entries: state ? state.entries.slice() : [],
       applied: state?.applied ?? state?.snapshot?.metadata.index ?? 0,
     };
-    const node: HarnessNode = { id, incarnation, raft: this.boot(id, disk, incarnation), disk, up: true, appliedData: [], readies: [] };
+    const node = { id, incarnation, disk, up: true, appliedData: [], readies: [], turns: [] } as unknown as HarnessNode;
     this.nodes.set(id, node);
+    this.boot(node);
     return node;
   }
 
-  private boot(id: NodeId, disk: Disk, incarnation: string): Raft {
-    return this.factory(
+  /** A process on the node's disk: the core and the production driver over the harness's host. */
+  private boot(node: HarnessNode): void {
+    const disk = node.disk;
+    const raft = this.factory(
       {
-        id,
-        incarnation,
+        id: node.id,
+        incarnation: node.incarnation,
         heartbeatTicks: 1,
         electionTicks: 10,
         random: new SeededRandom(this.seed++),
@@ -93,6 +106,65 @@ export class ClusterHarness {
       },
       { hardState: { ...disk.hardState }, snapshot: disk.snapshot, entries: disk.entries.slice(), applied: disk.applied },
     );
+    node.raft = raft;
+    node.turns = [];
+    const live = (): boolean => node.raft === raft && node.up;
+    // The applied index a batch makes durable (a real state machine writes it in the batch).
+    let appliedInBatch = disk.applied;
+    const machine: StateMachine = {
+      apply: (entries) => {
+        for (const e of entries) if (e.type === EntryType.Normal && e.data.length > 0) node.appliedData.push(Buffer.from(e.data).toString());
+        return [];
+      },
+      restore: (data) => {
+        node.appliedData = JSON.parse(Buffer.from(data).toString() || '[]') as string[];
+        return [];
+      },
+      snapshot: () => Buffer.from(JSON.stringify(node.appliedData)),
+    };
+    const clock: Clock = {
+      now: () => 0,
+      // Time moves only when a test ticks a core itself.
+      after: () => ({ cancel: () => undefined }),
+      every: () => ({ cancel: () => undefined }),
+      soon: (fn) => node.turns.push(fn),
+    };
+    node.driver = new ReplicaDriver({
+      id: node.id,
+      raft,
+      machine,
+      clock,
+      disk: {
+        persist: (batch, done) => {
+          if (live()) {
+            persistBatch(disk, batch);
+            disk.applied = appliedInBatch;
+          }
+          done(null);
+        },
+      },
+      network: {
+        send: (messages) => {
+          if (!live()) return;
+          for (const m of messages) {
+            this.sent.push(m);
+            if (this.filters.every((f) => f(m))) this.pending.push(m);
+          }
+        },
+      },
+      tickMs: 1,
+      snapshotEntries: Number.POSITIVE_INFINITY,
+      logger: silentLogger(),
+      observer: {
+        ready: (rd, r) => {
+          node.readies.push(rd);
+          if (rd.entries.length > 0) this.checker.onEntriesWritten(node.id, rd.entries, r.log.term(rd.entries[0].index - 1) ?? 0);
+          for (const e of rd.committedEntries) this.checker.onApplied(node.id, e, r.term);
+          if (rd.snapshot) appliedInBatch = rd.snapshot.metadata.index;
+          if (rd.committedEntries.length > 0) appliedInBatch = rd.committedEntries[rd.committedEntries.length - 1].index;
+        },
+      },
+    });
   }
 
   node(id: NodeId): HarnessNode {
@@ -126,40 +198,21 @@ export class ClusterHarness {
 
   restart(id: NodeId): void {
     const n = this.node(id);
-    n.raft = this.boot(id, n.disk, n.incarnation);
     n.up = true;
+    this.boot(n);
   }
 
-  /** Runs one ready/advance cycle on every live node that has work; collects its messages. */
+  /** Runs one driver turn (step what queued, one ready, persist, send, advance) on every live node. */
   processReadies(): void {
     for (const n of this.nodes.values()) {
-      if (!n.up || !n.raft.hasReady()) continue;
-      const rd = n.raft.ready();
-      n.readies.push(rd);
-      this.persist(n, rd);
-      for (const m of allMessages(rd)) {
-        this.sent.push(m);
-        if (this.filters.every((f) => f(m))) this.pending.push(m);
-      }
-      n.raft.advance();
+      if (!n.up) continue;
+      // A turn for what a test did to the core directly (campaign, tick, step) since the last one.
+      if (n.turns.length === 0 && n.raft.hasReady()) n.driver.call(() => undefined, () => undefined);
+      for (const turn of n.turns.splice(0)) turn();
       if (n.raft.role === Role.Leader) {
         const r = n.raft;
         this.checker.onLeader(n.id, r.term, { snapshotIndex: r.log.snapshot.metadata.index, lastIndex: r.log.lastIndex(), term: (i) => r.log.term(i) });
       }
-    }
-  }
-
-  private persist(n: HarnessNode, rd: Ready): void {
-    const d = n.disk;
-    if (rd.entries.length > 0) {
-      this.checker.onEntriesWritten(n.id, rd.entries, n.raft.log.term(rd.entries[0].index - 1) ?? 0);
-    }
-    persistReady(d, rd);
-    if (rd.snapshot) n.appliedData = JSON.parse(Buffer.from(rd.snapshot.data).toString() || '[]') as string[];
-    for (const e of rd.committedEntries) {
-      this.checker.onApplied(n.id, e, n.raft.term);
-      if (e.type === EntryType.Normal && e.data.length > 0) n.appliedData.push(Buffer.from(e.data).toString());
-      d.applied = e.index;
     }
   }
 

@@ -11,7 +11,7 @@ import { encodeUvarint } from '../cometbft/protobuf';
 
 /**
  * Default largest message accepted: 1 MiB + 1 KiB. A SignVoteRequest can carry a vote
- * extension of up to 1 MiB (PROTOCOL.md, "Framing").
+ * extension of up to 1 MiB (docs/privval/PROTOCOL.md, "Framing").
  */
 export const DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024 + 1024;
 

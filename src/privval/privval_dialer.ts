@@ -1,5 +1,5 @@
 // Keeps one connection open to each validator node: the node listens on priv_validator_laddr and
-// the signer dials in (PROTOCOL.md, "Who connects"), and dials again whenever the connection
+// the signer dials in (docs/privval/PROTOCOL.md, "Who connects"), and dials again whenever the connection
 // cannot be opened, drops, or the node restarts. tcp:// connections are wrapped in
 // SecretConnection (pinning the node id when the address carries one); unix:// ones are plain.
 //

@@ -3,7 +3,7 @@
 // no request ids). The stream is a unix socket or an established SecretConnection; this file
 // knows nothing about dialling or encryption.
 //
-// What the node may send and what we answer (privval/PROTOCOL.md, CometBFT
+// What the node may send and what we answer (docs/privval/PROTOCOL.md, CometBFT
 // privval/signer_requestHandler.go):
 // - every request that names a chain is served only if that chain is one this connection serves
 //   (the chains whose configuration lists its validator address, as CometBFT's own signer serves
@@ -48,7 +48,7 @@ import { SecretConnection, SecretConnectionError } from './secret_connection';
 import { SignBytesError, proposalSignBytes, stepOfVoteType, voteExtensionSignBytes, voteSignBytes } from '../cometbft/sign_bytes';
 
 /**
- * A v0.38 node refuses responses larger than this (PROTOCOL.md, "Framing"); every response we
+ * A v0.38 node refuses responses larger than this (docs/privval/PROTOCOL.md, "Framing"); every response we
  * build is far smaller, and a response that would not be is replaced by an error.
  */
 export const MAX_RESPONSE_BYTES = 10 * 1024;

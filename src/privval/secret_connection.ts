@@ -1,5 +1,5 @@
 // CometBFT SecretConnection: the authenticated encryption that wraps the privval tcp:// transport
-// (cometbft p2p/conn/secret_connection.go, summarised in privval/PROTOCOL.md). The validator node
+// (cometbft p2p/conn/secret_connection.go, summarised in docs/privval/PROTOCOL.md). The validator node
 // accepts the signer's connection and runs the same handshake; both sides are symmetric.
 //
 // Handshake:

@@ -2,7 +2,7 @@
 // public key), changed only by applying committed log entries, in log order, with CometBFT's
 // FilePV rules (filepv_rules.ts). Every node applies the same entries to the same records and so
 // reaches the same decision for every request: that is what lets a later leader refuse anything
-// that conflicts with what an earlier leader released (DESIGN.md, "the one rule").
+// that conflicts with what an earlier leader released (docs/design.md, "the one rule").
 //
 // The driver (replica/driver.ts) writes the ops returned by apply/restore in the same fsynced
 // batch as the log, and only then resolves waitApplied: so a decision read after waitApplied(i)

@@ -1,6 +1,6 @@
 // Smoke test of the benchmark (`npm run bench -- --quick`): it builds a 3-node cluster of real
 // processes, runs every measurement once at small size and produces a complete report. No timing
-// is asserted here (DESIGN.md: performance is measured by `npm run bench`, never by timed
+// is asserted here (docs/design.md: performance is measured by `npm run bench`, never by timed
 // assertions in tests); only that each part ran, signed, and reported.
 
 import { jsonReport, textReport } from '../../src/bench/report';

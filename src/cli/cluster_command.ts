@@ -1,5 +1,6 @@
 // `raft-signer cluster transfer-leader | add-learner | promote | remove`: leadership and membership
-// through the Admin service (src/node/admin_service.ts, src/node/cluster_admin.ts).
+// through the Admin service (src/transport/admin_client.ts, src/transport/admin_server.ts,
+// src/node/cluster_admin.ts).
 //
 // Who the CLI is: either a node (--home DIR: its config.yaml for the members' addresses, its node
 // certificate, which the cluster accepts for changes while that node is a voter) or an operator
@@ -15,16 +16,9 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { isValidCertificateName } from '../certs/certificate_identity';
 import { loadNodeConfig, parseHostPort } from '../config/node_config';
-import {
-  AdminError,
-  adminErrorOf,
-  AdminTarget,
-  MembershipChange,
-  MembershipView,
-  sendMembershipChange,
-  sendTransferLeader,
-  TransferLeaderView,
-} from '../node/admin_service';
+import { MembershipChange, MembershipView, TransferLeaderView } from '../node/admin_views';
+import { AdminTarget, sendMembershipChange, sendTransferLeader } from '../transport/admin_client';
+import { AdminError, adminErrorOf } from '../transport/admin_errors';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
 import { CliError } from './cli_errors';
 import { grpcErrorText } from '../node/cluster_client';

@@ -15,7 +15,8 @@ import { loadPlainValidatorKeyFile, ValidatorKey } from '../keys/validator_key';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
 import { signThroughNode } from '../transport/signer_client';
 import { SignOutcome, SignRequest } from '../cometbft/sign_types';
-import { fetchNodeStatus, NodeStatusView } from '../node/admin_service';
+import { NodeStatusView } from '../node/admin_views';
+import { fetchNodeStatus } from '../transport/admin_client';
 import { loadNodeConfig } from '../config/node_config';
 
 /** The built CLI; both src/harness and dist/harness sit two levels below the repository root. */

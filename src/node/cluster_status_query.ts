@@ -3,7 +3,8 @@
 // nodes know (learners and voters added since config.yaml was written), reached at the addresses
 // they report.
 
-import { fetchNodeStatus, NodeStatusView } from './admin_service';
+import { fetchNodeStatus } from '../transport/admin_client';
+import { NodeStatusView } from './admin_views';
 import { clusterClient, grpcErrorText } from './cluster_client';
 
 export interface ClusterStatusRow {

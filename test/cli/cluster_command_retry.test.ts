@@ -5,7 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { AdminConnection, withLeader } from '../../src/cli/cluster_command';
 import { CliError } from '../../src/cli/cli_errors';
-import { AdminError, AdminTarget, NotLeaderAdminError } from '../../src/node/admin_service';
+import { AdminTarget } from '../../src/transport/admin_client';
+import { AdminError, NotLeaderAdminError } from '../../src/transport/admin_errors';
 
 const connection: AdminConnection = {
   endpoints: [

@@ -2,14 +2,8 @@
 // the client gets the same AdminError back. (Who may call what: test/transport/authorization.test.ts.)
 
 import * as grpc from '@grpc/grpc-js';
-import {
-  AdminError,
-  adminErrorOf,
-  decorateAdminRefusal,
-  callBudgetMs,
-  NotLeaderAdminError,
-  RETRYABLE_ADMIN_ERRORS,
-} from '../../src/node/admin_service';
+import { AdminError, adminErrorOf, decorateAdminRefusal, NotLeaderAdminError, RETRYABLE_ADMIN_ERRORS } from '../../src/transport/admin_errors';
+import { callBudgetMs } from '../../src/transport/admin_server';
 import { RPC } from '../../src/transport/authorization';
 
 describe('AdminError on the wire', () => {

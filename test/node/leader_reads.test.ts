@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger';
-import { AdminError } from '../../src/node/admin_service';
+import { AdminError } from '../../src/transport/admin_errors';
 import { chainStateAtLeader, LeaderReadContext } from '../../src/node/leader_reads';
 import { RaftNode } from '../../src/node/raft_node';
 import { Message, NodeId, Role } from '../../src/raft/types';

@@ -14,7 +14,7 @@ import { createClusterCa, issueNodeCertificate, ClusterCa } from '../../src/cert
 import { readCertificateIdentity } from '../../src/certs/certificate_identity';
 import { waitFor } from '../../src/harness/process_cluster';
 import { loadPlainValidatorKeyFile } from '../../src/keys/validator_key';
-import { sendMembershipChange } from '../../src/node/admin_service';
+import { sendMembershipChange } from '../../src/transport/admin_client';
 import { RunningNode, startNodeProcess } from '../../src/node/node_process';
 import { Role } from '../../src/raft/types';
 import { signThroughNode } from '../../src/transport/signer_client';

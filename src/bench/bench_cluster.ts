@@ -17,6 +17,7 @@ import { ValidatorKey, writePlainValidatorKeyFile } from '../keys/validator_key'
 import { ValidatorStandin } from '../standin/validator_standin';
 import { TlsPem } from '../transport/grpc_server';
 import { ChainSequence } from './chain_sequence';
+import { sleep } from '../util/sleep';
 
 export const LATENCY_CHAIN = 'lat';
 
@@ -209,6 +210,6 @@ async function pollUntil<T>(what: string, timeoutMs: number, probe: () => Promis
     });
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }

@@ -11,6 +11,7 @@
 import { BenchCluster, throughputChain } from './bench_cluster';
 import { Sample } from './chain_sequence';
 import { LatencySummary, summarize } from './stats';
+import { sleep } from '../util/sleep';
 
 export interface KillTrial {
   victim: string;
@@ -44,10 +45,6 @@ export interface TransferResult {
 
 const PAUSE_MS = 1;
 const REQUEST_TIMEOUT_MS = 5000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Back-to-back requests through one node's stand-in, on a chain of its own, until stopped. */
 class Client {

@@ -6,6 +6,7 @@
 import { ValidatorStandin } from '../standin/validator_standin';
 import { ChainSequence, Sample } from './chain_sequence';
 import { LatencySummary, summarize } from './stats';
+import { sleep } from '../util/sleep';
 
 export interface LatencyResult {
   /** The node the stand-in is attached to, and whether it led while measured. */
@@ -23,10 +24,6 @@ export interface LatencyOptions {
   /** Pause between one answer and the next request (ms). */
   pauseMs: number;
   timeoutMs: number;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 export async function measureLatency(

@@ -8,6 +8,7 @@
 import { ValidatorStandin } from '../standin/validator_standin';
 import { ChainSequence, Sample } from './chain_sequence';
 import { LatencySummary, summarize } from './stats';
+import { sleep } from '../util/sleep';
 
 export interface ThroughputStep {
   /** 'saturation' (closed loop) or the open-loop fraction of the saturation rate. */
@@ -38,10 +39,6 @@ export interface ThroughputOptions {
 export interface ThroughputChain {
   standin: ValidatorStandin;
   sequence: ChainSequence;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function step(load: string, offeredPerSec: number | null, samples: Sample[], from: number, to: number): ThroughputStep {

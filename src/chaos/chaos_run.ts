@@ -25,6 +25,7 @@ import { FAULT_KINDS, FAULT_NEEDS, FaultKind, planSchedule } from './nemesis_sch
 import { ProcessSignerLauncher } from './process_signer_launcher';
 import { SignerCluster, SignerLauncher } from './signer_launcher';
 import { renderTimelineSvg } from './timeline_svg';
+import { sleep } from '../util/sleep';
 
 export interface ChaosRunOptions {
   nodes: number;
@@ -73,28 +74,14 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
   const lates: LateRequests[] = [];
   let abortedRun = false;
   let probeTimer: NodeJS.Timeout | undefined;
-  const wakers = new Set<() => void>();
   const onAbort = (): void => {
     abortedRun = true;
     nemesis?.abort();
-    for (const w of wakers) w();
   };
   options.signal?.addEventListener('abort', onAbort);
   if (options.signal?.aborted === true) onAbort();
   const killOnExit = (): void => cluster?.killAllSync();
   process.on('exit', killOnExit);
-  const sleep = (ms: number): Promise<void> =>
-    abortedRun || ms <= 0
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const done = (): void => {
-            clearTimeout(timer);
-            wakers.delete(done);
-            resolve();
-          };
-          const timer = setTimeout(done, ms);
-          wakers.add(done);
-        });
 
   try {
     const chains = Array.from({ length: options.chains }, (_, k) => ({ chainId: `${CHAIN_ID_PREFIX}${k + 1}`, key: ValidatorKey.generate() }));
@@ -178,7 +165,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
     await nemesis.run(startedAt + options.durationMs - tailMs);
     event('nemesis done: healing everything');
     if (!abortedRun) await nemesis.healAll();
-    await sleep(startedAt + options.durationMs - Date.now());
+    await sleep(startedAt + options.durationMs - Date.now(), { signal: options.signal }); // an abort ends it at once
     clearInterval(probeTimer);
     event('stopping the drivers');
     await Promise.all(drivers.map((d) => d.stop()));
@@ -293,6 +280,6 @@ async function waitUntil<T>(what: string, timeoutMs: number, probe: () => T | un
     const v = await Promise.resolve(probe()).catch(() => undefined);
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }

@@ -22,6 +22,7 @@ import { HealthTracker } from './health_tracker';
 import { readStoreHighWater } from '../node/store_high_water';
 import { Episode, FaultKind, FaultSpec, MisorderedRejoin, NodeTarget } from './nemesis_schedule';
 import { ClusterOperator, OperatorResult, SignerCluster, SignerNodeView, SpareProcess } from './signer_launcher';
+import { sleep } from '../util/sleep';
 
 export interface FaultWindow {
   /** "f7": the seventh fault started. */
@@ -107,8 +108,8 @@ export class Nemesis {
   private readonly minority: number;
   private faultSeq = 0;
   private backupSeq = 0;
-  private aborted = false;
-  private readonly wakers = new Set<() => void>();
+  /** Aborted by abort(): ends every wait at once. */
+  private readonly aborting = new AbortController();
 
   constructor(private readonly options: NemesisOptions) {
     this.cluster = options.cluster;
@@ -132,9 +133,7 @@ export class Nemesis {
 
   /** Stops at once: waits end early, faults heal without waiting for catch-up. */
   abort(): void {
-    this.aborted = true;
-    for (const wake of this.wakers) wake();
-    this.wakers.clear();
+    this.aborting.abort();
   }
 
   /** Everything back to normal: links healed, every node running and not paused. */
@@ -1135,17 +1134,12 @@ export class Nemesis {
     return list[list.length - 1];
   }
 
+  private get aborted(): boolean {
+    return this.aborting.signal.aborted;
+  }
+
   private wait(ms: number): Promise<void> {
-    if (this.aborted || ms <= 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wakers.add(done);
-    });
+    return sleep(ms, { signal: this.aborting.signal });
   }
 
   private event(line: string): void {

@@ -22,6 +22,7 @@ import { AdminError, adminErrorOf } from '../transport/admin_errors';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
 import { CliError } from './cli_errors';
 import { grpcErrorText } from '../node/cluster_client';
+import { sleep } from '../util/sleep';
 
 /** Default for --timeout: an election, a learner's catch-up or a pending change usually clears in seconds. */
 export const DEFAULT_ADMIN_TIMEOUT_MS = 15_000;
@@ -92,10 +93,6 @@ export function adminConnection(opts: ConnectionOptions): AdminConnection {
     endpoints: opts.endpoints.map((address) => ({ id: null, address })),
     credentialsFor: (id) => clusterChannelCredentials(tls, id ?? undefined, 'client'),
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function endpointName(e: Endpoint): string {

@@ -8,6 +8,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ClusterStatus, ClusterStatusRow, queryClusterStatus } from '../node/cluster_status_query';
 import { CliError } from './cli_errors';
+import { sleep } from '../util/sleep';
 
 export function formatStatusTable(s: ClusterStatus): string {
   const header = ['NODE', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'STORE'];
@@ -69,21 +70,8 @@ export async function watchClusterStatus(options: WatchOptions): Promise<void> {
     }
     if (options.signal.aborted) return;
     options.write(formatWatchFrame(body, now(), options.intervalMs, options.tty));
-    await abortableSleep(Math.max(0, options.intervalMs - (Date.now() - started)), options.signal);
+    await sleep(Math.max(0, options.intervalMs - (Date.now() - started)), { signal: options.signal });
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
 }
 
 /** The shortest --interval: each round asks every member, and a terminal cannot show faster. */

@@ -20,6 +20,7 @@ import { findConflicts } from '../standin/sign_history';
 import { ValidatorStandin } from '../standin/validator_standin';
 import { DemoCommand } from './demo_commands';
 import { DemoStats, HeightNotes, ValidatorCounters } from './demo_stats';
+import { sleep } from '../util/sleep';
 
 export type DemoEventLevel = 'info' | 'good' | 'warn';
 
@@ -520,8 +521,4 @@ export function standinName(index: number): string {
 
 export function formatSeconds(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -18,6 +18,7 @@ import { SignOutcome, SignRequest } from '../cometbft/sign_types';
 import { NodeStatusView } from '../node/admin_views';
 import { fetchNodeStatus } from '../transport/admin_client';
 import { loadNodeConfig } from '../config/node_config';
+import { sleep } from '../util/sleep';
 
 /** The built CLI; both src/harness and dist/harness sit two levels below the repository root. */
 export const CLI_ENTRY = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -255,6 +256,6 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
     const v = await probe().catch(() => undefined);
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }

@@ -20,6 +20,7 @@ import { MembershipChange, MembershipView, TransferLeaderView } from './admin_vi
 import { isPeerAddress, MemberDirectory } from './member_directory';
 import { NodeStoppedError } from '../replica/driver';
 import { RaftNode } from './raft_node';
+import { sleep } from '../util/sleep';
 
 /** An add-learner change that carries the learner's address to every member (member_directory.ts). */
 export type AddLearnerWithAddress = Extract<ConfChange, { type: 'addLearner' }> & { address: string };
@@ -37,10 +38,6 @@ export interface ClusterAdminOptions {
 }
 
 const POLL_MS = 10;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function list(ids: readonly string[]): string {
   return ids.length === 0 ? 'none' : ids.join(', ');

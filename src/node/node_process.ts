@@ -55,6 +55,7 @@ import { readNodeTls } from './node_tls';
 import { checkStoreHighWater, StoreHighWater, StoreHighWaterRecorder } from './store_high_water';
 import { PrivvalDialers, startPrivvalDialers } from '../privval/privval_dialer';
 import { loadOrCreateSignerIdentity } from '../privval/signer_identity';
+import { sleep } from '../util/sleep';
 
 export interface RunningNode {
   config: NodeConfig;
@@ -241,7 +242,7 @@ export async function startNodeProcess(home: string, options: StartNodeOptions =
         told.set(peer.id, Date.now());
         logger.info(`waiting for founder ${peer.id} at ${peer.address} to start: a new cluster is founded once every founder has answered`, { why });
       },
-      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      sleep,
       stopped: () => startupStopped,
       rejoin,
     });
@@ -531,7 +532,7 @@ async function handOverLeadership(node: RaftNode, config: NodeConfig, logger: Lo
     return;
   }
   const deadline = Date.now() + 2 * config.raft.electionTimeoutMs;
-  while (Date.now() < deadline && node.status().role === Role.Leader) await new Promise((r) => setTimeout(r, 10));
+  while (Date.now() < deadline && node.status().role === Role.Leader) await sleep(10);
   const after = node.status();
   if (after.role === Role.Leader) logger.warn(`${target} did not take over in time; stopping anyway`);
   else logger.info(`leadership handed over`, { leader: after.leader, term: after.term });

@@ -18,6 +18,8 @@ import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 
 import { Logger } from '../log/logger';
+import { Backoff } from '../util/backoff';
+import { sleep } from '../util/sleep';
 import { SignPath } from '../cometbft/sign_types';
 import { PrivvalAddress, parsePrivvalAddress } from './node_id';
 import { PrivvalObserver, PrivvalSession, SessionEnd } from './privval_session';
@@ -170,11 +172,10 @@ function errorMessage(err: unknown): string {
 
 /** One address: dial, serve, redial, until stopped. */
 class AddressDialer {
-  private stopped = false;
+  /** Aborted by stop(): ends a backoff sleep at once. */
+  private readonly stopping = new AbortController();
   private socket: net.Socket | null = null;
   private session: PrivvalSession | null = null;
-  private sleepTimer: NodeJS.Timeout | undefined;
-  private wakeSleeper: (() => void) | undefined;
   private loop: Promise<void> = Promise.resolve();
 
   // Status.
@@ -186,6 +187,8 @@ class AddressDialer {
   private lastError: string | null = null;
 
   // Backoff and log rate limiting.
+  /** min(max, initial * 2^n) for the n-th redial of a streak, scaled by a jitter in [0.5, 1) so dialers spread out. */
+  private readonly backoff: Backoff;
   private consecutiveFailures = 0;
   private failuresSinceLog = 0;
   private lastFailureLogAt = 0;
@@ -193,7 +196,19 @@ class AddressDialer {
   constructor(
     private readonly target: ResolvedTarget,
     private readonly options: PrivvalDialerOptions,
-  ) {}
+  ) {
+    this.backoff = new Backoff({
+      initialMs: options.backoff?.initialMs ?? DEFAULT_INITIAL_BACKOFF_MS,
+      maxMs: options.backoff?.maxMs ?? DEFAULT_MAX_BACKOFF_MS,
+      factor: 2,
+      jitter: 0.5,
+      random: options.random,
+    });
+  }
+
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
 
   start(): void {
     this.loop = this.run().catch((err: unknown) => {
@@ -203,9 +218,7 @@ class AddressDialer {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
-    this.wakeSleeper?.();
+    this.stopping.abort();
     // The session first, so that it ends as 'closed-locally' rather than seeing its peer vanish.
     const closingSession = this.session?.close();
     this.socket?.destroy();
@@ -240,7 +253,7 @@ class AddressDialer {
         this.socket = null;
         if (this.stopped) break;
         this.onFailure(err instanceof Error ? err.message : String(err));
-        await this.sleep(this.nextDelayMs());
+        await sleep(this.backoff.next(), { signal: this.stopping.signal });
         continue;
       }
       if (this.stopped) {
@@ -263,7 +276,7 @@ class AddressDialer {
       this.socket = null;
       this.onDisconnected(end, session.requestsServed);
       if (this.stopped) break;
-      await this.sleep(this.nextDelayMs());
+      await sleep(this.backoff.next(), { signal: this.stopping.signal });
     }
     this.connected = false;
   }
@@ -348,9 +361,15 @@ class AddressDialer {
     if (end.reason !== 'closed-locally') this.lastError = end.message;
     // A connection that served something was healthy: start the backoff over. One the node
     // dropped before asking anything (another signer won the slot, a node refusing us) counts
-    // as a failure, so that two dialers competing for one node do not spin.
-    if (requestsServed > 0) this.consecutiveFailures = 0;
-    else this.consecutiveFailures++;
+    // as a failure, so that two dialers competing for one node do not spin. The redial after a
+    // healthy connection waits initialMs and is the first step of a new streak (a failure after
+    // it waits 2 x initialMs), as in the Raft transport.
+    if (requestsServed > 0) {
+      this.consecutiveFailures = 0;
+      this.backoff.reset();
+    } else {
+      this.consecutiveFailures++;
+    }
     // The session logged why it ended.
   }
 
@@ -374,30 +393,6 @@ class AddressDialer {
     } else {
       this.logger.debug(`privval: ${message}`, { address: this.target.address });
     }
-  }
-
-  /** min(max, initial * 2^(failures-1)), scaled by a jitter in [0.5, 1) so dialers spread out. */
-  private nextDelayMs(): number {
-    const initial = this.options.backoff?.initialMs ?? DEFAULT_INITIAL_BACKOFF_MS;
-    const max = this.options.backoff?.maxMs ?? DEFAULT_MAX_BACKOFF_MS;
-    const exponent = Math.min(Math.max(this.consecutiveFailures - 1, 0), 30);
-    const base = Math.min(max, initial * 2 ** exponent);
-    const random = this.options.random ?? Math.random;
-    return base * (0.5 + 0.5 * random());
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        clearTimeout(this.sleepTimer);
-        this.sleepTimer = undefined;
-        this.wakeSleeper = undefined;
-        resolve();
-      };
-      this.wakeSleeper = wake;
-      this.sleepTimer = setTimeout(wake, ms);
-    });
   }
 }
 

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { SeededRandom } from '../raft/rng';
 import { BlockId, Proposal, SignedMsgType, Timestamp, Vote, emptyVote } from '../cometbft/messages';
 import { ValidatorStandin } from './validator_standin';
+import { sleep } from '../util/sleep';
 
 export type StepKind = 'proposal' | 'prevote' | 'precommit';
 
@@ -91,7 +92,7 @@ export class HeightDriver {
       this.results.push(result);
       this.options.onHeight?.(result);
       this.height += 1n;
-      if (this.running) await new Promise((r) => setTimeout(r, this.options.blockTimeMs));
+      if (this.running) await sleep(this.options.blockTimeMs);
     }
   }
 

@@ -26,6 +26,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
+import { Backoff } from '../util/backoff';
 import { isValidCertificateName } from '../certs/certificate_identity';
 import { MessageType, type Message, type NodeId } from '../raft/types';
 import {
@@ -554,7 +555,11 @@ class PeerLink {
   private waitingForDrain = false;
   private timer: NodeJS.Timeout | null = null;
   private openedAt: number | null = null;
-  private consecutiveFailures = 0;
+  /**
+   * Capped exponential backoff with jitter, so that restarted nodes do not reconnect in lockstep;
+   * its attempts are the consecutive failures the status reports.
+   */
+  private readonly backoff: Backoff;
   private lastError: string | null = null;
   private lastErrorAt: Date | null = null;
   private sentMessages = 0;
@@ -565,6 +570,7 @@ class PeerLink {
     this.address = peer.address;
     this.settings = settings;
     this.credentials = clusterChannelCredentials(settings.tls, peer.id, 'node', settings.revoked);
+    this.backoff = new Backoff({ initialMs: settings.backoffInitialMs, maxMs: settings.backoffMaxMs, factor: 2, jitter: 0.5 });
   }
 
   start(): void {
@@ -607,7 +613,7 @@ class PeerLink {
       connected: this.state === 'open',
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt ? this.lastErrorAt.toISOString() : null,
-      consecutiveFailures: this.consecutiveFailures,
+      consecutiveFailures: this.backoff.attempts,
       queuedMessages: this.queue.length,
       queuedBytes: this.queuedBytes,
       sentMessages: this.sentMessages,
@@ -722,8 +728,8 @@ class PeerLink {
     const openLongEnough = this.openedAt !== null && Date.now() - this.openedAt >= Math.min(this.settings.backoffMaxMs, 10 * this.settings.backoffInitialMs);
     this.clearTimer(); // the connect timeout of the attempt that just failed
     this.abandonCall();
-    if (openLongEnough) this.consecutiveFailures = 0;
-    this.consecutiveFailures += 1;
+    if (openLongEnough) this.backoff.reset();
+    const delay = this.backoff.next();
     const changed = reason !== this.lastError;
     this.lastError = reason;
     this.lastErrorAt = new Date();
@@ -736,8 +742,7 @@ class PeerLink {
         this.drop(item);
       }
     }
-    const delay = this.backoffDelay();
-    const meta = { peer: this.id, address: this.address, reason, retryInMs: delay, failures: this.consecutiveFailures };
+    const meta = { peer: this.id, address: this.address, reason, retryInMs: delay, failures: this.backoff.attempts };
     if (wasOpen || changed) this.settings.logger.warn('Raft stream to peer failed', meta);
     else this.settings.logger.debug('Raft stream to peer failed again', meta);
     this.state = 'backoff';
@@ -746,13 +751,6 @@ class PeerLink {
       this.connect();
     }, delay);
     this.settings.reportUnreachable(this.id);
-  }
-
-  /** Capped exponential backoff with jitter, so that restarted nodes do not reconnect in lockstep. */
-  private backoffDelay(): number {
-    const exponent = Math.min(this.consecutiveFailures - 1, 30);
-    const ceiling = Math.min(this.settings.backoffMaxMs, this.settings.backoffInitialMs * 2 ** exponent);
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
   }
 
   /** Cancels and forgets the current call and channel; its pending snapshots count as lost. */

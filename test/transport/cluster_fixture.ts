@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { createClusterCa, issueNodeCertificate, type ClusterCa } from '../../src/certs/cluster_certs';
 import { createLogger, type Logger } from '../../src/log/logger';
+import { sleep } from '../../src/util/sleep';
 import { EntryType, MessageType, type Message } from '../../src/raft/types';
 import {
   bindSharedServer,
@@ -141,9 +142,8 @@ export async function waitUntil(condition: () => boolean, what: string, timeoutM
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+// Re-exported: the tests that use the fixture import it from here.
+export { sleep };
 
 export function appendMessage(from: string, to: string, index: number, payload = `entry ${index}`): Message {
   return {

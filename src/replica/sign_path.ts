@@ -235,7 +235,14 @@ export class SignPath {
    * (ProposalRefusedError), it stops, the entry does not commit in time, or leadership changed.
    */
   importState(imp: ImportStateCommand, done: (error: Error | null, outcome?: ImportOutcome & { index: number }) => void): void {
-    this.proposeAndApply(encodeSignerCommand({ kind: 'import-state', imports: [imp] }), this.options.deadlineMs, 'the import', (error, ticket) => {
+    let data: Uint8Array;
+    try {
+      // The codec refuses what no node would accept (importProblem): nothing reaches the log.
+      data = encodeSignerCommand({ kind: 'import-state', imports: [imp] });
+    } catch (e) {
+      return done(e as Error);
+    }
+    this.proposeAndApply(data, this.options.deadlineMs, 'the import', (error, ticket) => {
       if (error || !ticket) return done(error);
       const decision = this.machine.decisionAt(ticket.index);
       const outcome = decision?.term === ticket.term ? decision.imports[0] : undefined;

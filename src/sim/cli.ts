@@ -4,7 +4,9 @@
 // core, signer state machine, sign path, validator nodes) over many seeds (both CPU cores), prints
 // one summary line (seeds, events, violations, time, then the signatures released and the
 // refusals answered), and on a violation the seed and the command that replays it. Exits non-zero
-// on any violation.
+// on any violation. Then one more line: the mean availability over the seeds (slots of the
+// step time signed in while a majority was healthy, availability.ts) and the worst longest stall
+// (seed, length, when, the faults active meanwhile).
 
 import { Command, InvalidArgumentError } from 'commander';
 import os from 'node:os';
@@ -26,29 +28,24 @@ function nodesFor(seed: number, fixed: number | null): number {
   return fixed ?? (seed % 2 === 0 ? 3 : 5);
 }
 
-function runJob(job: Job): SimulationResult[] {
+/** One seed's availability, as the main thread aggregates it. */
+interface SeedAvailability {
+  seed: number;
+  nodes: number;
+  availability: SimulationResult['availability'];
+}
+
+interface JobResult {
+  events: number;
+  signatures: number;
+  refusals: number;
+  availability: SeedAvailability[];
+  failures: SimulationResult[];
+}
+
+function runJob(job: Job): JobResult {
   const failures: SimulationResult[] = [];
-  const total: SimulationResult = {
-    seed: -1,
-    nodes: 0,
-    events: 0,
-    violations: [],
-    committed: 0,
-    leaderChanges: 0,
-    crashes: 0,
-    signRequests: 0,
-    signatures: 0,
-    storedTimestampSignatures: 0,
-    refusals: 0,
-    refusalReasons: {},
-    signEntries: 0,
-    forwards: 0,
-    coalesced: 0,
-    storesLost: 0,
-    rejoined: 0,
-    ignoredAnswers: 0,
-    foreignStoreRefusals: 0,
-  };
+  const total: JobResult = { events: 0, signatures: 0, refusals: 0, availability: [], failures };
   for (const seed of job.seeds) {
     const r = runSimulation({
       seed,
@@ -60,12 +57,25 @@ function runJob(job: Job): SimulationResult[] {
       countAnyStore: job.broken === 'count-any-store',
     });
     total.events += r.events;
-    total.signRequests += r.signRequests;
     total.signatures += r.signatures;
     total.refusals += r.refusals;
+    total.availability.push({ seed: r.seed, nodes: r.nodes, availability: r.availability });
     if (r.violations.length > 0) failures.push(r);
   }
-  return [total, ...failures];
+  return total;
+}
+
+/** The mean ratio over the seeds and the longest stall of all (the lowest seed on a tie), in seed order. */
+function availabilityLine(seeds: SeedAvailability[]): string {
+  const sorted = [...seeds].sort((a, b) => a.seed - b.seed);
+  const mean = sorted.reduce((sum, s) => sum + s.availability.ratio, 0) / Math.max(1, sorted.length);
+  let worst: SeedAvailability | null = null;
+  for (const s of sorted) if (!worst || s.availability.longestStallMs > worst.availability.longestStallMs) worst = s;
+  const stall =
+    worst && worst.availability.longestStallMs > 0
+      ? ` longest-stall=${worst.availability.longestStallMs}ms (seed ${worst.seed}, ${worst.nodes} nodes, from t=${worst.availability.longestStallAt}ms: ${worst.availability.longestStallCause})`
+      : ' longest-stall=0ms';
+  return `availability=${mean.toFixed(4)}${stall}`;
 }
 
 function positiveInt(v: string): number {
@@ -110,7 +120,7 @@ async function main(): Promise<void> {
   const results = await Promise.all(
     slices.map(
       (slice) =>
-        new Promise<SimulationResult[]>((resolve, reject) => {
+        new Promise<JobResult>((resolve, reject) => {
           const w = new Worker(__filename, { workerData: { ...job, seeds: slice } satisfies Job });
           w.once('message', resolve);
           w.once('error', reject);
@@ -121,15 +131,18 @@ async function main(): Promise<void> {
   let signatures = 0;
   let refusals = 0;
   const failures: SimulationResult[] = [];
+  const availability: SeedAvailability[] = [];
   for (const r of results) {
-    events += r[0].events;
-    signatures += r[0].signatures;
-    refusals += r[0].refusals;
-    failures.push(...r.slice(1));
+    events += r.events;
+    signatures += r.signatures;
+    refusals += r.refusals;
+    failures.push(...r.failures);
+    availability.push(...r.availability);
   }
   failures.sort((a, b) => a.seed - b.seed);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`seeds=${seeds.length} events=${events} violations=${failures.length} time=${seconds}s signatures=${signatures} refusals=${refusals}`);
+  console.log(availabilityLine(availability));
   for (const f of failures.slice(0, 10)) {
     console.log(`seed ${f.seed} (${f.nodes} nodes): ${f.violations[0]}`);
     console.log(`  replay: npm run sim -- --seed ${f.seed} --nodes ${f.nodes}${flags}`);

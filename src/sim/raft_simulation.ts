@@ -22,14 +22,18 @@ import { ConfChange } from '../raft/confchange';
 import type { StateMachine } from '../raft/state_machine';
 import { ConfState, Entry, EntryType, Incarnation, incarnationOf, Message, NodeId, ProgressState, Ready, Role } from '../raft/types';
 import { DriverObserver, NodeStoppedError, ReplicaDriver } from '../replica/driver';
+import { DeadlineError, LeadershipChangedError } from '../replica/sign_path';
 import type { Clock, Disk, PersistBatch, SignForwarder, Timer } from '../replica/host';
 import type { ReleaseAnswer } from '../replica/release_rule';
 import { SignPath, SignPathCounters } from '../replica/sign_path';
 import { KeyRing } from '../signer/key_ring';
-import { decodeSignerCommand } from '../signer/signer_codec';
+import { decodeSignerCommand, ImportStateCommand, SignerCodecError } from '../signer/signer_codec';
 import { SignerStateMachine } from '../signer/signer_state_machine';
 import { SignRefusalReason, SignRequest } from '../cometbft/sign_types';
 import { decodeRecords } from '../signer/slashing_records';
+import { compareStoreHighWater, StoreHighWater } from '../node/store_high_water';
+import { draftImport } from './operator_imports';
+import { combine, computeAvailability, describeFaults, FaultRecord, Interval } from './availability';
 import { EventQueue } from './event_queue';
 import { MemoryRaftDisk, persistBatch, stateMachinePairs } from './memory_raft_disk';
 import { CountedAnswer, CountsAnyStoreRaft, ObservedRaft } from './observed_raft';
@@ -77,6 +81,15 @@ export interface SimulationOptions {
   recklessStoreFaults?: boolean;
   /** A deliberately unsafe driver that sends messages before persisting (ReplicaDriver's BROKEN option; tests only). */
   sendBeforePersist?: boolean;
+  /**
+   * BROKEN when false (tests only): a node starts on a data directory behind its own high-water
+   * record, as it did before store-high-water.json existed.
+   */
+  highWaterCheck?: boolean;
+  /** The chance, at each of the operator's chores (every 100-400 ms), that a data directory is put back from a backup (default 0.08). */
+  restoreChance?: number;
+  /** The operator imports states (valid and crafted) through the sign path's importState (default true). */
+  imports?: boolean;
   /** Validator nodes asking for signatures (default true); without them the signer machine only applies. */
   signing?: boolean;
   /** The sign path's deadline in virtual milliseconds (default 600: a few election timeouts). */
@@ -130,6 +143,21 @@ export interface SimulationResult {
   ignoredAnswers: number;
   /** Sign requests refused by a voter running on a store the membership does not name. */
   foreignStoreRefusals: number;
+  /** Data directories put back from an older copy (restore-old-data). */
+  restoredData: number;
+  /** Starts refused by the store high-water check (a restored copy, or a store that went back). */
+  restoresRefused: number;
+  /** State imports the operator asked for, those refused before any entry (crafted), and how the entries that carried the rest applied. */
+  imports: { proposed: number; refusedAtEntry: number; imported: number; ignored: number; refused: number };
+  /**
+   * Availability over the whole run (availability.ts), in slots of the fleet's step time: the
+   * slots in which a majority of the voters was healthy throughout (summed over the chains), those
+   * in which a validator node of the chain obtained a signature, their ratio (1 without such a
+   * slot, or without signing), and the longest stall in healthy time on any chain: its length,
+   * when it began (the last signature before it, or the return of a healthy majority), and the
+   * faults active meanwhile ('' when there was none).
+   */
+  availability: { slots: number; servedSlots: number; ratio: number; longestStallMs: number; longestStallAt: number; longestStallCause: string };
 }
 
 const TICK_MS = 10;
@@ -139,6 +167,10 @@ const ELECTION_TICKS = 15;
 const SIGN_DEADLINE_MS = 600;
 /** Latency of the privval connection between a validator node and its raft-signer node. */
 const PRIVVAL_MS = 1;
+/** How often a node records its store's high-water mark (node_process.ts HIGH_WATER_INTERVAL_MS). */
+const HIGH_WATER_MS = 500;
+/** Backups an operator's job keeps per node: the oldest and the newest few. */
+const BACKUPS_KEPT = 4;
 
 type Fault =
   | 'crash'
@@ -162,11 +194,11 @@ type Profile = 'mixed' | 'crashy';
 const FAULT_PROFILES: Record<Profile, [Fault, number][]> = {
   mixed: [
     ['crash', 18], ['pause', 10], ['partition', 15], ['isolate-leader', 10], ['one-way', 8], ['network', 8], ['transfer', 8], ['membership', 13], ['none', 10],
-    ['lost-disk', 7], ['second-lost-disk', 4], ['restore-pre-first-start', 3],
+    ['lost-disk', 7], ['second-lost-disk', 4], ['restore-pre-first-start', 3]
   ],
   crashy: [
     ['crash', 45], ['pause', 5], ['partition', 10], ['isolate-leader', 25], ['one-way', 5], ['network', 5], ['transfer', 2], ['membership', 3],
-    ['lost-disk', 6], ['second-lost-disk', 3], ['restore-pre-first-start', 3],
+    ['lost-disk', 6], ['second-lost-disk', 3], ['restore-pre-first-start', 3]
   ],
 };
 const FAULT_WEIGHT_TOTAL: Record<Profile, number> = {
@@ -185,6 +217,8 @@ type SimEvent =
   | { kind: 'persisted'; node: NodeId; epoch: number; batch: PersistBatch; done: (error: Error | null) => void }
   | { kind: 'propose' }
   | { kind: 'nemesis' }
+  /** What operators do besides the nemesis's faults: backups, data directories put back from them, state imports. */
+  | { kind: 'operator-chores' }
   | { kind: 'restart'; node: NodeId }
   | { kind: 'resume'; node: NodeId }
   | { kind: 'heal-link'; key: string }
@@ -222,6 +256,8 @@ interface Repair {
 
 interface DurableState extends MemoryRaftDisk {
   stateMachine: Map<string, Uint8Array>;
+  /** Which of the node's stores this directory holds (a backup of an earlier store is useless). */
+  stores: number;
 }
 
 /** A forwarded sign request being served on a node: if the node dies, the caller's call fails. */
@@ -248,6 +284,15 @@ class SimNode {
   held = new Set<HeldCall>();
   /** What the operator will do about this node's new store, if anything (see repairStep). */
   repair: Repair | null = null;
+  /**
+   * The store high-water record beside the data directory (store-high-water.json): what the store
+   * had durably reached, as the running process last recorded it (every HIGH_WATER_MS).
+   */
+  highWater: StoreHighWater | null = null;
+  /** Copies of the data directory an operator's backup job took, oldest first. */
+  backups: { at: number; disk: DurableState }[] = [];
+  /** Its data directory was put back from a copy and it has not started since: it may yet be refused, so it counts as lost. */
+  restorePending = false;
   constructor(
     readonly id: NodeId,
     public disk: DurableState,
@@ -260,7 +305,27 @@ class SimNode {
   }
 }
 
-const emptyDisk = (): DurableState => ({ hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [], stateMachine: new Map() });
+const emptyDisk = (stores = 1): DurableState => ({ hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [], stateMachine: new Map(), stores });
+
+/** A copy of a data directory (entries and snapshots are never mutated, only replaced). */
+function copyDisk(d: DurableState): DurableState {
+  return { hardState: { ...d.hardState }, snapshot: d.snapshot, entries: d.entries.slice(), stateMachine: new Map([...d.stateMachine].map(([k, v]) => [k, v.slice()])), stores: d.stores };
+}
+
+/** What the store has durably reached, as node_process.ts records it (StoreHighWater). */
+function highWaterOf(node: SimNode): StoreHighWater {
+  const d = node.disk;
+  const last = d.entries.length > 0 ? d.entries[d.entries.length - 1] : null;
+  const snap = d.snapshot?.metadata;
+  return {
+    storeId: node.incarnation,
+    term: d.hardState.term,
+    vote: d.hardState.vote,
+    commit: d.hardState.commit,
+    lastIndex: last ? last.index : (snap?.index ?? 0),
+    lastTerm: last ? last.term : (snap?.term ?? 0),
+  };
+}
 
 export function runSimulation(options: SimulationOptions): SimulationResult {
   return new Simulation(options).run();
@@ -268,6 +333,11 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
 
 class Simulation {
   private readonly rng: SeededRandom;
+  /**
+   * The operator's chores draw from their own stream (as the validator side does), so that the
+   * fault model can grow without moving every seed's schedule of Raft faults.
+   */
+  private readonly opRng: SeededRandom;
   private readonly queue = new EventQueue<SimEvent>();
   private now = 0;
   private events = 0;
@@ -297,6 +367,7 @@ class Simulation {
   private readonly factory: (config: RaftConfig, persisted?: RaftPersistedState) => Raft;
   // The signer: one key per chain, the same on every node; the sign path; the validator nodes.
   private readonly keys: KeyRing;
+  private readonly chains: { chainId: string; key: ValidatorKey }[];
   private readonly logger: Logger = quietLogger();
   private readonly signerChecker: SignerInvariantChecker;
   /** The sign paths' counters, over every process of every node. */
@@ -319,10 +390,31 @@ class Simulation {
   private storesLost = 0;
   private rejoined = 0;
   private repairPlans = 0;
+  private restoredData = 0;
+  /** The highest index whose imports were counted (each entry once, by the first node to apply it). */
+  private importsCountedThrough = 0;
+  private restoresRefused = 0;
+  private readonly importCounts = { proposed: 0, refusedAtEntry: 0, imported: 0, ignored: 0, refused: 0 };
   private signingAtHeal = new Set<NodeId>();
+  /** The closed intervals in which a majority of the voters was healthy (majorityHealthy)... */
+  private readonly healthy: Interval[] = [];
+  /** ...and since when it has been, if it is now. */
+  private healthySince: number | null = null;
+  /**
+   * Bumped by whatever changes a node's health (a process starts or dies, pauses or resumes, a
+   * store or a link changes): with the membership read (a new ConfState object on every change),
+   * it tells trackHealth when the answer may differ, so that it is not recomputed every event.
+   */
+  private healthVersion = 0;
+  private healthSeen: { version: number; conf: ConfState | null } = { version: -1, conf: null };
+  /** The faults the nemesis (and the operator) started, with their times, to name a stall's cause. */
+  private readonly faultLog: FaultRecord[] = [];
+  /** The last degraded network, which lasts until the next 'network' fault or the heal. */
+  private networkFault: FaultRecord | null = null;
 
   constructor(private readonly opts: SimulationOptions) {
     this.rng = new SeededRandom(opts.seed);
+    this.opRng = new SeededRandom((opts.seed * 40503 + 0x0f0f) >>> 0);
     this.maxDiskMs = this.rng.pick([2, 5, 15]);
     this.profile = this.rng.pick<Profile>(['mixed', 'crashy']);
     // Small appends and windows split a leader's entries across messages, which widens the
@@ -345,6 +437,7 @@ class Simulation {
       const seed = crypto.createHash('sha256').update(`raft-signer simulation ${opts.seed} chain ${i}`).digest();
       return { chainId: `sim-chain-${i}`, key: ValidatorKey.fromSeed(seed) };
     });
+    this.chains = chains;
     this.keys = new KeyRing(chains.map((c) => [c.chainId, c.key]));
     this.signerChecker = new SignerInvariantChecker(() => this.now, opts.signerChecks);
     this.signDeadlineMs = opts.signDeadlineMs ?? SIGN_DEADLINE_MS;
@@ -381,15 +474,22 @@ class Simulation {
     if (this.opts.signing !== false) this.fleet.start();
     this.queue.push(50, { kind: 'propose' });
     this.queue.push(this.rng.between(100, 300), { kind: 'nemesis' });
+    this.queue.push(this.opRng.between(100, 400), { kind: 'operator-chores' });
     this.queue.push(this.chaosMs, { kind: 'heal' });
     const end = this.chaosMs + this.livenessMs;
+    let stoppedAt = end;
+    this.trackHealth();
     for (;;) {
       const ev = this.queue.pop();
       if (!ev || ev.at > end) break;
       this.now = ev.at;
       this.events++;
       this.handle(ev.value);
-      if ((this.opts.raftChecks !== false && this.checker.violations.length > 0) || this.signerChecker.violations.length > 0) break;
+      this.trackHealth();
+      if ((this.opts.raftChecks !== false && this.checker.violations.length > 0) || this.signerChecker.violations.length > 0) {
+        stoppedAt = this.now;
+        break;
+      }
     }
     const progressExpected = !this.opts.recklessStoreFaults;
     if (progressExpected && this.violations().length === 0) this.checkNothingCommittedLost();
@@ -431,6 +531,77 @@ class Simulation {
       rejoined: this.rejoined,
       ignoredAnswers: this.ignoredAnswers,
       foreignStoreRefusals: this.signCounters.foreignStore,
+      restoredData: this.restoredData,
+      restoresRefused: this.restoresRefused,
+      imports: { ...this.importCounts },
+      availability: this.availability(stoppedAt),
+    };
+  }
+
+  // --- availability over time (availability.ts) ----------------------------------------------
+
+  /**
+   * A majority of the current voters is healthy: at least a quorum of them are each up, not
+   * paused, running on the store the membership names (as the sign path requires), and connected
+   * both ways (no `blocked` link in either direction) to a quorum of such voters, themselves
+   * included. An approximation: it does not check that those voters are all connected to each
+   * other (a quorum of one-way cuts can leave none to elect), and it ignores the 'network' fault's
+   * loss, duplication and delay, which slow a healthy majority down (a stall then names them). The
+   * membership is the one `members()` reads, the most advanced live node's.
+   */
+  private majorityHealthy(cs: ConfState | null): boolean {
+    if (!cs) return false;
+    const quorum = Math.floor(cs.voters.length / 2) + 1;
+    const ok = (id: NodeId): boolean => {
+      const n = this.nodes.get(id);
+      return n !== undefined && n.up && !n.paused && !n.decommissioned && n.incarnation === incarnationOf(cs, id);
+    };
+    const linked = (a: NodeId, b: NodeId): boolean => a === b || (!this.blocked.has(`${a}>${b}`) && !this.blocked.has(`${b}>${a}`));
+    const healthy = cs.voters.filter(ok);
+    return healthy.filter((a) => healthy.filter((b) => linked(a, b)).length >= quorum).length >= quorum;
+  }
+
+  /** After every event: opens or closes the interval of majority health (virtual time only). */
+  private trackHealth(): void {
+    // The membership as members() reads it (the most advanced live node's), without its arrays.
+    let best: Raft | null = null;
+    for (const n of this.nodes.values()) {
+      const r = n.up ? n.raft : null;
+      if (r && (!best || r.log.commit > best.log.commit)) best = r;
+    }
+    const conf = best ? best.confState : null;
+    if (this.healthSeen.version === this.healthVersion && this.healthSeen.conf === conf) return;
+    this.healthSeen = { version: this.healthVersion, conf };
+    const ok = this.majorityHealthy(conf);
+    if (ok && this.healthySince === null) this.healthySince = this.now;
+    else if (!ok && this.healthySince !== null) {
+      if (this.now > this.healthySince) this.healthy.push({ start: this.healthySince, end: this.now });
+      this.healthySince = null;
+    }
+  }
+
+  private logFault(what: string, endsAt: number = this.now): FaultRecord {
+    const f: FaultRecord = { start: this.now, end: Math.max(this.now, endsAt), what };
+    this.faultLog.push(f);
+    return f;
+  }
+
+  /**
+   * The whole run [0, end) in slots of the fleet's step time, per chain (a validator is available
+   * in a slot when any of its validator nodes obtained a signature), summed over the chains.
+   */
+  private availability(end: number): SimulationResult['availability'] {
+    const healthy = this.healthySince !== null && end > this.healthySince ? [...this.healthy, { start: this.healthySince, end }] : this.healthy;
+    const chains = this.opts.signing === false ? [] : this.fleet.signatureTimes();
+    const all = combine(chains.map((c) => computeAvailability({ signedAt: c.times, healthy, slotMs: this.fleet.stepMs, window: { start: 0, end } })));
+    const stall = all.longestStall;
+    return {
+      slots: all.slots,
+      servedSlots: all.servedSlots,
+      ratio: all.ratio,
+      longestStallMs: stall?.lengthMs ?? 0,
+      longestStallAt: stall?.start ?? 0,
+      longestStallCause: stall ? `${describeFaults(this.faultLog, stall.start, stall.end)}${chains.length > 1 ? ` (${chains[all.longestIn].chainId})` : ''}` : '',
     };
   }
 
@@ -469,6 +640,18 @@ class Simulation {
   /** Starts a process on the node's disk: what a restarted node finds there, and nothing else. */
   private start(node: SimNode): void {
     const d = node.disk;
+    // Before anything else, as node_process.ts: a data directory behind its own high-water record
+    // (put back from an older copy) or holding another store must not take part at all.
+    node.restorePending = false;
+    const mark = highWaterOf(node);
+    const verdict = node.highWater && this.opts.highWaterCheck !== false ? compareStoreHighWater(node.highWater, mark) : 'same-store';
+    if (verdict === 'behind' || verdict === 'other-store') {
+      this.restoresRefused++;
+      if (this.opts.trace) this.trace(() => `${node.id} refuses to start: its store is ${verdict === 'behind' ? 'behind its own high-water record' : 'not the one its record names'}; the operator rejoins it as a learner on a new store`);
+      this.startOnNewStore(node, 'refused-restore', node.repair?.wasVoter ?? this.members().voters.includes(node.id));
+      return;
+    }
+    node.highWater = mark;
     // The same decoder the node process reads its LevelDB keyspace with (slashing_records.ts).
     const loaded = decodeRecords(stateMachinePairs(d));
     const raft = this.factory(
@@ -487,6 +670,7 @@ class Simulation {
     if (this.opts.trace) this.trace(() => `${node.id} (store ${node.incarnation}) starts: disk applied ${loaded.applied}, commit ${d.hardState.commit}, snapshot ${d.snapshot?.metadata.index ?? 0}`);
     node.up = true;
     node.paused = false;
+    this.healthVersion++;
     node.deferred = [];
     node.epoch++;
     const epoch = node.epoch;
@@ -522,6 +706,10 @@ class Simulation {
       counters: this.signCounters,
     });
     driver.start();
+    // The recorder lags the store by at most one interval and never leads it (it reads the disk).
+    clock.every(HIGH_WATER_MS, () => {
+      node.highWater = highWaterOf(node);
+    });
   }
 
   private crash(node: SimNode): void {
@@ -530,6 +718,7 @@ class Simulation {
     // was serving fail. Nothing of the process is asked to stop: its callbacks are dropped.
     if (this.opts.trace) this.trace(() => `${node.id} crashes${node.driver?.persistInFlight ? ' while writing' : ''}: disk applied ${diskApplied(node.disk)}`);
     node.up = false;
+    this.healthVersion++;
     node.driver = null;
     node.signPath = null;
     node.machine = null;
@@ -609,11 +798,15 @@ class Simulation {
     const machine = node.machine as SignerStateMachine;
     for (const e of rd.committedEntries) {
       this.checker.onApplied(node.id, e, raft.term);
-      if (e.index > this.signerChecker.committedIndex) this.signerChecker.onCommitted(e.index, signRequestsOf(e));
+      if (e.index > this.signerChecker.committedIndex) this.signerChecker.onCommitted(e.index, signRequestsOf(e), importsOf(e));
       if (this.healed && isFiller(e) && this.proposedAfterHeal.has(dataKey(e.data))) this.commitAfterHeal ??= this.now;
       // The driver applied the Ready before showing it: the decisions are in memory, not yet on disk.
       const decision = machine.decisionAt(e.index);
-      if (decision && decision.signs.length > 0) this.signerChecker.onDecided(node.id, e.index, decision.signs.map((d) => d.outcome.kind));
+      if (decision && (decision.signs.length > 0 || decision.imports.length > 0)) {
+        this.signerChecker.onDecided(node.id, e.index, decision.signs.map((d) => d.outcome.kind), decision.imports.map((i) => i.kind));
+        if (e.index > this.importsCountedThrough) for (const i of decision.imports) this.importCounts[i.kind]++;
+      }
+      if (e.index > this.importsCountedThrough) this.importsCountedThrough = e.index;
     }
   }
 
@@ -670,6 +863,11 @@ class Simulation {
         this.queue.push(this.now + (this.opts.signing === false ? this.rng.between(10, 40) : this.rng.between(30, 90)), { kind: 'propose' });
         this.propose();
         return;
+      case 'operator-chores':
+        if (this.healed) return;
+        this.queue.push(this.now + this.opRng.between(100, 400), { kind: 'operator-chores' });
+        this.operatorChores();
+        return;
       case 'nemesis':
         if (this.healed) return;
         this.queue.push(this.now + this.rng.between(30, 300), { kind: 'nemesis' });
@@ -687,6 +885,7 @@ class Simulation {
       }
       case 'heal-link':
         this.blocked.delete(ev.key);
+        this.healthVersion++;
         return;
       case 'heal':
         this.heal();
@@ -700,6 +899,7 @@ class Simulation {
         if (voters.includes(node.id) || learners.includes(node.id)) return; // the removal did not commit
         if (node.up) this.crash(node);
         node.decommissioned = true;
+        this.healthVersion++;
         return;
       }
       case 'call': {
@@ -718,6 +918,7 @@ class Simulation {
 
   private resume(node: SimNode): void {
     node.paused = false;
+    this.healthVersion++;
     const deferred = node.deferred;
     node.deferred = [];
     const epoch = node.epoch;
@@ -839,6 +1040,7 @@ class Simulation {
   private block(from: NodeId, to: NodeId, forMs: number): void {
     const key = `${from}>${to}`;
     this.blocked.add(key);
+    this.healthVersion++;
     this.queue.push(this.now + forMs, { kind: 'heal-link', key });
   }
 
@@ -889,22 +1091,30 @@ class Simulation {
               ? this.rng.pick(live)
               : null;
       if (victim) {
+        const what = `crash ${victim.id}${victim.raft?.role === Role.Leader ? ' (leader)' : ''}${victim.driver?.persistInFlight ? ' mid-write' : ''}`;
         this.crash(victim);
-        this.queue.push(this.now + this.rng.between(20, 800), { kind: 'restart', node: victim.id });
+        const restartAt = this.now + this.rng.between(20, 800);
+        this.logFault(what, Math.min(restartAt, this.chaosMs));
+        this.queue.push(restartAt, { kind: 'restart', node: victim.id });
       }
     } else if (fault === 'pause') {
       const live = this.liveNodes().filter((n) => !n.paused);
       if (live.length) {
         const victim = this.rng.pick(live);
         victim.paused = true;
+        this.healthVersion++;
         if (this.opts.trace) this.trace(() => `${victim.id} pauses`);
-        this.queue.push(this.now + this.rng.between(50, 1000), { kind: 'resume', node: victim.id });
+        const resumeAt = this.now + this.rng.between(50, 1000);
+        this.logFault(`pause ${victim.id}`, Math.min(resumeAt, this.chaosMs));
+        this.queue.push(resumeAt, { kind: 'resume', node: victim.id });
       }
     } else if (fault === 'partition') {
       // A symmetric partition into two random sides.
       const side = new Set(ids.filter(() => this.rng.chance(0.5)));
       const forMs = this.rng.between(100, 1200);
       for (const a of ids) for (const b of ids) if (a !== b && side.has(a) !== side.has(b)) this.block(a, b, forMs);
+      const other = ids.filter((id) => !side.has(id));
+      if (side.size > 0 && other.length > 0) this.logFault(`partition ${[...side].join(',')} | ${other.join(',')}`, Math.min(this.now + forMs, this.chaosMs));
     } else if (fault === 'isolate-leader') {
       // Isolate the leader.
       const leaders = this.leaders();
@@ -915,22 +1125,31 @@ class Simulation {
           this.block(l, b, forMs);
           this.block(b, l, forMs);
         }
+        this.logFault(`isolate leader ${l}`, Math.min(this.now + forMs, this.chaosMs));
       }
     } else if (fault === 'one-way') {
       // A one-way link failure.
       const a = this.rng.pick(ids);
       const b = this.rng.pick(ids);
-      if (a !== b) this.block(a, b, this.rng.between(100, 1500));
+      if (a !== b) {
+        const forMs = this.rng.between(100, 1500);
+        this.block(a, b, forMs);
+        this.logFault(`one-way ${a}>${b}`, Math.min(this.now + forMs, this.chaosMs));
+      }
     } else if (fault === 'network') {
       this.lossRate = this.rng.pick([0, 0, 0.05, 0.2, 0.4]);
       this.dupRate = this.rng.pick([0, 0, 0.05, 0.2]);
       this.maxDelayMs = this.rng.pick([5, 10, 20, 60, 150]);
+      if (this.networkFault) this.networkFault.end = this.now;
+      const degraded = this.lossRate > 0 || this.dupRate > 0 || this.maxDelayMs > 10;
+      this.networkFault = degraded ? this.logFault(`network loss=${this.lossRate} dup=${this.dupRate} delay<=${this.maxDelayMs}ms`, this.chaosMs) : null;
     } else if (fault === 'transfer') {
       const leaders = this.leaders();
       const { voters } = this.members();
       if (leaders.length && voters.length) {
         const leader = this.rng.pick(leaders);
         const target = this.rng.pick(voters);
+        if (target !== leader.id) this.logFault(`transfer ${leader.id}>${target}`);
         (leader.driver as ReplicaDriver).call((raft) => raft.transferLeadership(target), (error) => this.expectRefusal(`a transfer to ${target}`, error));
       }
     } else if (fault === 'membership' && this.opts.membershipChanges !== false) {
@@ -963,7 +1182,8 @@ class Simulation {
       const n = this.nodes.get(id);
       return n && !n.decommissioned ? n : null;
     };
-    const named = (n: SimNode): boolean => n.incarnation === incarnationOf(cs, n.id);
+    // A node whose restored copy has not been checked yet may be refused: it is as good as lost.
+    const named = (n: SimNode): boolean => n.incarnation === incarnationOf(cs, n.id) && !n.restorePending;
     const members = [...cs.voters, ...cs.learners].map(live).filter((n): n is SimNode => n !== null);
     const reckless = this.opts.recklessStoreFaults === true;
     if (!reckless && !this.membershipSettled(cs)) return;
@@ -990,16 +1210,101 @@ class Simulation {
     const victim = this.rng.pick(candidates);
     const wasVoter = cs.voters.includes(victim.id) || (victim.repair?.wasVoter ?? false);
     if (victim.up) this.crash(victim);
+    this.storesLost++;
+    this.startOnNewStore(victim, fault, wasVoter);
+  }
+
+  /** Now and then: a backup of some running node, a data directory put back from one, a state import. */
+  private operatorChores(): void {
+    const running = this.liveNodes();
+    if (this.opts.storeFaults !== false && running.length > 0 && this.opRng.chance(0.5)) this.backUp(this.opRng.pick(running));
+    if (this.opts.storeFaults !== false && this.opRng.chance(this.opts.restoreChance ?? 0.08)) this.restoreOldData();
+    if (this.opts.signing !== false && this.opts.imports !== false && this.opRng.chance(0.12)) this.importState();
+  }
+
+  /**
+   * A data directory put back from an older copy of itself (a restored backup, a volume
+   * snapshot): the same store, same incarnation, with less than it acknowledged. The node's own
+   * high-water check (start) must refuse it unless nothing changed since the copy; the operator
+   * then rejoins it on a new store. Only copies older than two recorder intervals are restored:
+   * a copy younger than the record's lag is the documented gap of that check (a whole-home or VM
+   * rollback, which docs/operations.md forbids for a voter), not modelled here.
+   */
+  private restoreOldData(): void {
+    const cs = this.members();
+    if (!this.membershipSettled(cs)) return;
+    const quorum = (size: number): number => Math.floor(size / 2) + 1;
+    const named = (n: SimNode): boolean => !n.decommissioned && !n.restorePending && n.incarnation === incarnationOf(cs, n.id);
+    const namedVoters = cs.voters.map((id) => this.nodes.get(id)).filter((n): n is SimNode => n !== undefined && named(n));
+    // A refused restore is a lost store: never more than the membership can spare.
+    if (namedVoters.length - 1 < quorum(cs.voters.length) || namedVoters.length - 1 + cs.learners.length < quorum(cs.voters.length + cs.learners.length)) return;
+    const old = (n: SimNode) => n.backups.filter((b) => b.at <= this.now - 2 * HIGH_WATER_MS && b.disk.stores === n.stores);
+    const candidates = namedVoters.filter((n) => old(n).length > 0);
+    if (candidates.length === 0) return;
+    const victim = this.opRng.pick(candidates);
+    const copy = this.opRng.pick(old(victim));
+    if (victim.up) this.crash(victim);
+    victim.disk = copyDisk(copy.disk);
+    victim.restorePending = true;
+    this.restoredData++;
+    this.healthVersion++;
+    if (this.opts.trace) this.trace(() => `${victim.id} restore-old-data: its data directory is put back from t=${copy.at}`);
+    const restartAt = this.now + this.opRng.between(20, 800);
+    this.logFault(`restore-old-data ${victim.id} (copy of t=${copy.at})`, Math.min(restartAt, this.chaosMs));
+    this.queue.push(restartAt, { kind: 'restart', node: victim.id });
+  }
+
+  /** The operator's backup job copies a node's data directory (while it runs: the disk as synced). */
+  private backUp(node: SimNode): void {
+    node.backups.push({ at: this.now, disk: copyDisk(node.disk) });
+    if (node.backups.length > BACKUPS_KEPT) node.backups.splice(1, 1);
+  }
+
+  /**
+   * The operator imports a state (`state import` through the Admin service on the leader, or on
+   * another node, which refuses): a signer being migrated from, or something crafted by a holder
+   * of the admin certificate. Every node applies the entry alike; the checker's reference model
+   * (signer_invariants.ts) says what each import must do.
+   */
+  private importState(): void {
+    const live = this.liveNodes().filter((n) => !n.paused);
+    if (live.length === 0) return;
+    const leaders = live.filter((n) => n.raft?.role === Role.Leader);
+    const node = leaders.length > 0 && this.opRng.chance(0.8) ? this.opRng.pick(leaders) : this.opRng.pick(live);
+    const chain = this.opRng.pick(this.chains);
+    const record = node.machine?.recordOf(chain.chainId, chain.key.publicKey);
+    const draft = draftImport(this.opRng, chain.chainId, chain.key, record?.record.height ?? 1n, this.now);
+    this.importCounts.proposed++;
+    this.logFault(`import-state ${draft.kind} on ${node.id}`);
+    if (this.opts.trace) this.trace(() => `operator imports ${draft.kind} ${chain.chainId} ${draft.command.record.height}/${draft.command.record.round}/${draft.command.record.step} on ${node.id}`);
+    const crafted = draft.kind === 'bad-signature' || draft.kind === 'other-chain';
+    (node.signPath as SignPath).importState(draft.command, (error) => {
+      if (error instanceof SignerCodecError) {
+        // Refused before it is proposed; a valid import must never be.
+        if (crafted) this.importCounts.refusedAtEntry++;
+        else this.signerChecker.violations.push(`internal error: a valid ${draft.kind} import was refused on ${node.id}: ${error.message}`);
+        return;
+      }
+      if (crafted && error === null) this.signerChecker.violations.push(`internal error: a crafted ${draft.kind} import was committed on ${node.id}`);
+      if (error instanceof DeadlineError || error instanceof LeadershipChangedError) return;
+      this.expectRefusal(`import-state on ${node.id}`, error);
+    });
+  }
+
+  /** The node comes back on a new, empty store (a new incarnation) without being removed first; the operator may then rejoin it. */
+  private startOnNewStore(victim: SimNode, fault: string, wasVoter: boolean): void {
     const old = victim.incarnation;
     victim.stores++;
     victim.incarnation = `${victim.id}#${victim.stores}`;
-    victim.disk = emptyDisk();
-    this.storesLost++;
+    this.healthVersion++;
+    victim.disk = emptyDisk(victim.stores);
     const mode = this.rng.pick<RepairMode>(['procedure', 'procedure', 'procedure', 'procedure', 'add-first', 'add-first', 'promote-early', 'promote-early', 'promote-early', 'never', 'never']);
     const plan = ++this.repairPlans;
     victim.repair = { plan, mode, wasVoter, addTried: false, promoteTried: false };
     if (this.opts.trace) this.trace(() => `${victim.id} ${fault}: store ${old} is gone, it comes back on ${victim.incarnation} without being removed; operator: ${mode}`);
-    this.queue.push(this.now + this.rng.between(20, 800), { kind: 'restart', node: victim.id });
+    const restartAt = this.now + this.rng.between(20, 800);
+    this.logFault(`${fault} ${victim.id}`, Math.min(restartAt, this.chaosMs));
+    this.queue.push(restartAt, { kind: 'restart', node: victim.id });
     // Soon after, or long after it has run on the new store unremoved.
     if (mode !== 'never') this.queue.push(this.now + (this.rng.chance(0.5) ? this.rng.between(100, 600) : this.rng.between(1500, 3500)), { kind: 'operator', node: victim.id, plan });
   }
@@ -1068,6 +1373,7 @@ class Simulation {
       if (this.opts.trace) this.trace(() => `${id} is named with its store ${node.incarnation} again`);
       return;
     }
+    this.logFault(`operator ${cc.type} ${id}`);
     (leader.driver as ReplicaDriver).proposeConfChange(cc, (error) => {
       if (!error && this.opts.trace) this.trace(() => `operator: ${cc.type} ${id}${cc.type === 'addLearner' ? ` (store ${node.incarnation})` : ''} proposed on ${leader.id}`);
       this.expectRefusal(`operator: ${cc.type} ${id} on ${leader.id}`, error);
@@ -1114,6 +1420,7 @@ class Simulation {
       // As ClusterAdmin does: the learner is named with the store it runs on.
       cc = { type: 'addLearner', node: id, incarnation: node.incarnation };
     }
+    this.logFault(`${cc.type} ${cc.node}`);
     (leader.driver as ReplicaDriver).proposeConfChange(cc, (error) => this.expectRefusal(`${cc.type} ${cc.node}`, error));
   }
 
@@ -1127,10 +1434,12 @@ class Simulation {
   }
 
   private heal(): void {
+    if (this.networkFault) this.networkFault.end = this.now;
     this.healed = true;
     this.healAt = this.now;
     this.fleet.markHeal();
     this.blocked.clear();
+    this.healthVersion++;
     this.lossRate = 0;
     this.dupRate = 0;
     this.maxDelayMs = 10;
@@ -1158,6 +1467,12 @@ function isFiller(e: Entry): boolean {
 
 function withoutFiller(e: Entry): Entry {
   return isFiller(e) ? { ...e, data: new Uint8Array(0) } : e;
+}
+
+function importsOf(e: Entry): ImportStateCommand[] {
+  if (e.type !== EntryType.Normal || e.data.length === 0 || isFiller(e)) return [];
+  const command = decodeSignerCommand(e.data);
+  return command.kind === 'import-state' ? command.imports : [];
 }
 
 function signRequestsOf(e: Entry): SignRequest[] {

@@ -23,6 +23,7 @@ import type { Timestamp } from '../cometbft/messages';
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, verifyEd25519 } from '../keys/validator_key';
 import { NodeId } from '../raft/types';
 import { SignRequest } from '../cometbft/sign_types';
+import type { ImportStateCommand } from '../signer/signer_codec';
 
 /** The sign bytes a validator node ends up with when told to use the stored timestamp. */
 export function withTimestamp(signBytes: Uint8Array, step: 1 | 2 | 3, timestamp: Timestamp): Uint8Array {
@@ -73,6 +74,8 @@ interface Watermark {
 
 /** What the FilePV rules make of a request: a new or the same signature, the stored one with its timestamp, or a refusal. */
 export type DecisionKind = 'signed' | 'signed-with-stored-timestamp' | 'refused';
+/** What applying an imported state did (ImportOutcome kinds). */
+export type ImportKind = 'imported' | 'ignored' | 'refused';
 
 interface FirstRelease {
   signedBytes: Uint8Array;
@@ -88,6 +91,7 @@ export class SignerInvariantChecker {
   releasedWithStoredTimestamp = 0;
   /** Reference FilePV watermark per (chain, key), over the committed log. */
   private readonly watermarks = new Map<string, Watermark & { signBytes: Uint8Array }>();
+  private readonly expectedImports = new Map<number, ImportKind[]>();
   /** The reference decision of every committed sign request, by index then position. */
   private readonly expected = new Map<number, DecisionKind[]>();
   /** Sign bytes the reference rules accepted, per (chain, key): the log index that accepted them. */
@@ -127,7 +131,7 @@ export class SignerInvariantChecker {
    * (empty for other entries). Every node applies every index, so the first to do so calls this
    * in log order; later calls for the same index are ignored.
    */
-  onCommitted(index: number, requests: readonly SignRequest[]): void {
+  onCommitted(index: number, requests: readonly SignRequest[], imports: readonly ImportStateCommand[] = []): void {
     if (index <= this.committedThrough) return;
     if (index !== this.committedThrough + 1) {
       // A node can only apply index i (or restore a snapshot past it) after someone applied i - 1.
@@ -135,6 +139,41 @@ export class SignerInvariantChecker {
     }
     this.committedThrough = index;
     if (requests.length > 0) this.expected.set(index, requests.map((r) => this.replay(index, r)));
+    if (imports.length > 0) this.expectedImports.set(index, imports.map((imp) => this.replayImport(index, imp)));
+  }
+
+  /**
+   * The reference rule for an imported state (an operator's `state import`, or anything a holder
+   * of the admin certificate sends): refused unless its sign bytes are canonical for its chain and
+   * HRS and its signature verifies; otherwise it only ever raises the watermark, and its signature
+   * counts as carried by a committed entry (a repeat of the same request gets it back).
+   */
+  private replayImport(index: number, imp: ImportStateCommand): ImportKind {
+    const rec = imp.record;
+    if (rec.signBytes.length === 0) {
+      // Height, round and step only (as priv_validator_state.json may hold): no signature either.
+      if (rec.signature.length > 0) return 'refused';
+    } else {
+      if (rec.step === 0) return 'refused';
+      let parsed: CanonicalSignBytes;
+      try {
+        parsed = decodeCanonicalSignBytes(rec.signBytes, rec.step === 1 ? 'proposal' : 'vote');
+      } catch {
+        return 'refused';
+      }
+      if (parsed.height !== rec.height || parsed.round !== rec.round || parsed.chainId !== imp.chainId) return 'refused';
+      if (rec.step !== 1 && parsed.type !== (rec.step === 2 ? 1 : 2)) return 'refused';
+      if (!this.verify(imp.pubKey, rec.signBytes, rec.signature)) return 'refused';
+    }
+    const key = recordKey(imp.chainId, imp.pubKey);
+    const w = this.watermarks.get(key);
+    if (w && compareHrs({ height: rec.height, round: rec.round, step: rec.step }, w) <= 0) return 'ignored';
+    this.watermarks.set(key, { height: rec.height, round: rec.round, step: rec.step, signBytes: rec.signBytes });
+    if (rec.signBytes.length > 0) {
+      const bytesKey = `${key}/${hex(rec.signBytes)}`;
+      if (!this.accepted.has(bytesKey)) this.accepted.set(bytesKey, index);
+    }
+    return 'imported';
   }
 
   /**
@@ -157,6 +196,8 @@ export class SignerInvariantChecker {
       const order = compareHrs(r, w);
       if (order < 0) return 'refused';
       if (order === 0) {
+        // A watermark imported without sign bytes says only that something was signed here.
+        if (w.signBytes.length === 0) return 'refused';
         if (Buffer.from(w.signBytes).equals(Buffer.from(r.signBytes))) return 'signed';
         return differOnlyByTimestamp(w.signBytes, r.signBytes, r.step) ? 'signed-with-stored-timestamp' : 'refused';
       }
@@ -168,8 +209,15 @@ export class SignerInvariantChecker {
   }
 
   /** (e) Node `node` applied the entry at `index` and decided its requests so. */
-  onDecided(node: NodeId, index: number, decided: readonly DecisionKind[]): void {
+  onDecided(node: NodeId, index: number, decided: readonly DecisionKind[], imports: readonly ImportKind[] = []): void {
     if (!this.checkAgreement) return;
+    const expectedImports = this.expectedImports.get(index) ?? [];
+    for (let i = 0; i < Math.max(expectedImports.length, imports.length); i++) {
+      if (expectedImports[i] !== imports[i]) {
+        this.fail(`signer agreement: ${node} applied import ${i} of index ${index} as ${imports[i] ?? 'nothing'} where the rules say ${expectedImports[i] ?? 'nothing'}`);
+        return;
+      }
+    }
     const expected = this.expected.get(index) ?? [];
     for (let i = 0; i < Math.max(expected.length, decided.length); i++) {
       if (expected[i] !== decided[i]) {

@@ -67,6 +67,8 @@ interface ChainState {
   stepStartedAt: number;
   /** Requests first sent after the heal that were signed. */
   signedAfterHeal: number;
+  /** When a validator node of this chain obtained a signature it asked for (virtual ms, in order). */
+  signedAt: number[];
 }
 
 interface Hrs {
@@ -104,7 +106,7 @@ export class ValidatorFleet {
     private readonly opts: FleetOptions,
   ) {
     this.rng = opts.random;
-    this.chains = opts.chains.map((chain) => ({ chain, height: 1n, round: 0, step: 1, stepStartedAt: 0, signedAfterHeal: 0 }));
+    this.chains = opts.chains.map((chain) => ({ chain, height: 1n, round: 0, step: 1, stepStartedAt: 0, signedAfterHeal: 0, signedAt: [] }));
     let next = this.rng.nextInt(opts.homes.length);
     for (const chain of this.chains) {
       for (let i = 0; i < opts.validatorsPerChain; i++) {
@@ -112,6 +114,11 @@ export class ValidatorFleet {
         this.validators.push({ chain, home: opts.homes[next++ % opts.homes.length], skewMs, pending: null, last: null });
       }
     }
+  }
+
+  /** Virtual milliseconds per consensus step (the target block time the availability is measured in). */
+  get stepMs(): number {
+    return this.opts.stepMs;
   }
 
   start(): void {
@@ -136,6 +143,14 @@ export class ValidatorFleet {
         return node !== null && maySign(node);
       });
     return this.chains.filter((c) => c.signedAfterHeal === 0 && served(c)).map((c) => c.chain.chainId);
+  }
+
+  /**
+   * Per chain, when its validator nodes obtained the signatures they asked for (virtual ms, in
+   * order): answers that came while the node still waited, not refusals nor late answers.
+   */
+  signatureTimes(): { chainId: string; times: readonly number[] }[] {
+    return this.chains.map((c) => ({ chainId: c.chain.chainId, times: c.signedAt }));
   }
 
   /** The chain moves to its next step; every idle validator node asks to sign it. */
@@ -229,6 +244,7 @@ export class ValidatorFleet {
       return;
     }
     this.stats.signed++;
+    v.chain.signedAt.push(this.host.now());
     if (outcome.kind === 'signed-with-stored-timestamp') this.stats.signedWithStoredTimestamp++;
     if (p.firstSentAt >= this.healAt) v.chain.signedAfterHeal++;
   }

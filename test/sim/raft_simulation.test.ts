@@ -107,9 +107,12 @@ describe('deterministic simulation', () => {
 describe('npm run sim', () => {
   const cli = path.join(__dirname, '../../dist/sim/cli.js');
 
-  test('prints one summary line and exits 0 when every seed passes', () => {
+  test('prints the summary line and the availability line, and exits 0 when every seed passes', () => {
     const out = execFileSync(process.execPath, [cli, '--seeds', '6', '--workers', '2'], { encoding: 'utf8' });
-    expect(out.trim()).toMatch(/^seeds=6 events=\d+ violations=0 time=[\d.]+s signatures=[1-9]\d* refusals=\d+$/);
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^seeds=6 events=\d+ violations=0 time=[\d.]+s signatures=[1-9]\d* refusals=\d+$/);
+    expect(lines[1]).toMatch(/^availability=(0\.\d+|1(\.0+)?) longest-stall=\d+ms \(seed \d+, [35] nodes, from t=\d+ms: .+\)$/);
   });
 
   test('prints the seed and the replay command of a broken sign path, and exits 1', () => {

@@ -6,6 +6,7 @@ import { BlockId, SignedMsgType } from '../../src/cometbft/messages';
 import { voteSignBytes } from '../../src/cometbft/sign_bytes';
 import { ReleasedSignature, SignerInvariantChecker, withTimestamp } from '../../src/sim/signer_invariants';
 import { SignRequest } from '../../src/cometbft/sign_types';
+import type { ImportStateCommand } from '../../src/signer/signer_codec';
 
 const key = ValidatorKey.fromSeed(Buffer.alloc(32, 7));
 const chainId = 'test-chain';
@@ -37,6 +38,54 @@ function released(req: SignRequest, over: Partial<ReleasedSignature> = {}): Rele
 function checker(): SignerInvariantChecker {
   return new SignerInvariantChecker(() => 0);
 }
+
+function imported(req: SignRequest, signature = key.sign(req.signBytes)): ImportStateCommand {
+  return { chainId: req.chainId, pubKey: req.pubKey, record: { height: req.height, round: req.round, step: req.step, signBytes: req.signBytes, signature } };
+}
+
+describe('SignerInvariantChecker: imported states', () => {
+  test('a valid import raises the watermark: its signature may be released, what conflicts with it is refused by every node', () => {
+    const c = checker();
+    const old = prevote(5n, block(1));
+    const conflicting = prevote(5n, block(2));
+    c.onCommitted(1, [], [imported(old)]);
+    c.onDecided('n0', 1, [], ['imported']);
+    c.onCommitted(2, [conflicting]);
+    c.onDecided('n0', 2, ['refused']);
+    c.onReleased(released(old, { durableApplied: 2 }));
+    expect(c.violations).toEqual([]);
+  });
+
+  test('a node that applies an import otherwise than the rules say is flagged', () => {
+    const c = checker();
+    const a = prevote(5n, block(1));
+    c.onCommitted(1, [], [imported(a), imported(prevote(4n, block(3))), imported(a, new Uint8Array(64))]);
+    c.onDecided('n0', 1, [], ['imported', 'ignored', 'refused']);
+    expect(c.violations).toEqual([]);
+    c.onDecided('n1', 1, [], ['imported', 'imported', 'refused']);
+    expect(c.violations).toEqual([expect.stringMatching(/signer agreement: n1 applied import 1 of index 1 as imported where the rules say ignored/)]);
+  });
+
+  test('a signature whose only record is an import that was refused is released outside the log', () => {
+    const c = checker();
+    const a = prevote(5n, block(1));
+    const forged = new Uint8Array(key.sign(a.signBytes));
+    forged[0] ^= 1;
+    c.onCommitted(1, [], [imported(a, forged)]);
+    c.onReleased(released(a, { durableApplied: 1 }));
+    expect(c.violations).toEqual([expect.stringMatching(/released outside the log/)]);
+  });
+
+  test('a request at the HRS of an import without sign bytes is refused by the rules', () => {
+    const c = checker();
+    const a = prevote(5n, block(1));
+    c.onCommitted(1, [], [{ chainId, pubKey: key.publicKey, record: { height: 5n, round: 0, step: 2, signBytes: new Uint8Array(0), signature: new Uint8Array(0) } }]);
+    c.onCommitted(2, [a]);
+    c.onDecided('n0', 2, ['refused']);
+    c.onDecided('n1', 2, ['signed']);
+    expect(c.violations).toEqual([expect.stringMatching(/signer agreement: n1 decided request 0 of index 2 as signed where the FilePV rules say refused/)]);
+  });
+});
 
 describe('SignerInvariantChecker', () => {
   test('a committed, accepted request released by a node that applied it is fine, as often as asked', () => {

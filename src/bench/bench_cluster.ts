@@ -18,13 +18,14 @@ import { ValidatorStandin } from '../standin/validator_standin';
 import { TlsPem } from '../transport/grpc_server';
 import { ChainSequence } from './chain_sequence';
 import { sleep } from '../util/sleep';
+import { RaftSignerError } from '../util/errors';
 
 export const LATENCY_CHAIN = 'lat';
 
 /** A node process ended while the benchmark needed it. */
-export class NodeExitedError extends Error {
+export class NodeExitedError extends RaftSignerError<{ code: 'NODE_EXITED' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'NODE_EXITED' }, message);
     this.name = 'NodeExitedError';
   }
 }

@@ -1,9 +1,11 @@
 // Errors raised while creating, loading or checking certificates. The message always says what to
 // do about it (which file, which name, which option), because operators meet these at setup time.
 
-export class CertificateError extends Error {
+import { RaftSignerError } from '../util/errors';
+
+export class CertificateError extends RaftSignerError<{ code: 'CERTIFICATE' }> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super({ code: 'CERTIFICATE' }, message, options);
     this.name = 'CertificateError';
   }
 }

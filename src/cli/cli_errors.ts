@@ -9,6 +9,7 @@ import { KeyFileError } from '../keys/key_file_permissions';
 import { StorageError } from '../storage/errors';
 import { TestnetError } from '../testnet/testnet';
 import { TransportConfigError } from '../transport/grpc_server';
+import { RaftSignerError } from '../util/errors';
 
 /** Exit code for a failure the message explains (commander uses 2 for usage errors, see main.ts). */
 export const EXIT_FAILURE = 1;
@@ -16,9 +17,9 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 /** A refusal by a CLI command; the message says what is wrong and what to do about it. */
-export class CliError extends Error {
+export class CliError extends RaftSignerError<{ code: 'CLI_REFUSED' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'CLI_REFUSED' }, message);
     this.name = 'CliError';
   }
 }

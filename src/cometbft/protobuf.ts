@@ -15,6 +15,8 @@
 // protowire package), strings must be valid UTF-8 so that they re-encode to the same bytes.
 // Every malformed input ends in a ProtobufDecodeError, never a RangeError or a loop.
 
+import { RaftSignerError } from '../util/errors';
+
 /** Wire types (protobuf encoding spec, "Message Structure"). 6 and 7 are invalid. */
 export const WireType = {
   Varint: 0,
@@ -40,21 +42,21 @@ const UINT32_MAX = 0xffffffff;
 const MAX_GROUP_DEPTH = 64;
 
 /** Input that is not a well-formed protobuf message of the expected type. */
-export class ProtobufDecodeError extends Error {
+export class ProtobufDecodeError extends RaftSignerError<{ code: 'PROTOBUF_DECODE'; offset: number }> {
   constructor(
     message: string,
     /** Byte offset in the buffer being decoded where the problem was found. */
     readonly offset: number,
   ) {
-    super(message);
+    super({ code: 'PROTOBUF_DECODE', offset }, message);
     this.name = 'ProtobufDecodeError';
   }
 }
 
 /** A value that cannot be encoded as the field's protobuf type (out of range, not an integer). */
-export class ProtobufEncodeError extends Error {
+export class ProtobufEncodeError extends RaftSignerError<{ code: 'PROTOBUF_ENCODE' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'PROTOBUF_ENCODE' }, message);
     this.name = 'ProtobufEncodeError';
   }
 }

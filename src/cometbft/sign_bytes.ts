@@ -18,11 +18,12 @@ import {
   validateTimestamp,
 } from './messages';
 import { ProtoReader, ProtoWriter, ProtobufDecodeError, WireType, encodeUvarint } from './protobuf';
+import { RaftSignerError } from '../util/errors';
 
 /** Input that has no canonical sign bytes, or bytes that are not canonical sign bytes. */
-export class SignBytesError extends Error {
+export class SignBytesError extends RaftSignerError<{ code: 'SIGN_BYTES_INVALID' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'SIGN_BYTES_INVALID' }, message);
     this.name = 'SignBytesError';
   }
 }

@@ -20,6 +20,7 @@ import {
   RevokedCertificateFile,
   TlsConfigFile,
 } from './node_config_schema';
+import { RaftSignerError } from '../util/errors';
 
 export const CONFIG_FILE_NAME = 'config.yaml';
 
@@ -93,12 +94,12 @@ export const MIN_ELECTION_TIMEOUT_HEARTBEATS = 3;
 export const MAX_UNIX_SOCKET_PATH_BYTES = 107;
 
 /** The configuration is missing or wrong; `problems` lists each, already prefixed by the file. */
-export class ConfigError extends Error {
+export class ConfigError extends RaftSignerError<{ code: 'CONFIG_INVALID'; source: string; problems: string[] }> {
   constructor(
     readonly source: string,
     readonly problems: string[],
   ) {
-    super(problems.join('\n'));
+    super({ code: 'CONFIG_INVALID', source, problems }, problems.join('\n'));
     this.name = 'ConfigError';
   }
 }

@@ -2,6 +2,8 @@
 // line on stdin (no terminal) or a `--script` entry (tests and CI): so what a test drives is
 // exactly what a person at the keyboard drives.
 
+import { RaftSignerError } from '../util/errors';
+
 export type DemoCommand =
   /** SIGKILL the current leader: the crash the cluster must survive. */
   | { kind: 'kill-leader' }
@@ -49,9 +51,9 @@ export function commandHelp(nodeIds: readonly string[]): string[] {
   ];
 }
 
-export class ScriptError extends Error {
+export class ScriptError extends RaftSignerError<{ code: 'DEMO_SCRIPT_INVALID' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'DEMO_SCRIPT_INVALID' }, message);
     this.name = 'ScriptError';
   }
 }

@@ -26,6 +26,7 @@ import {
   ValidatorKey,
   ValidatorKeyError,
 } from './validator_key';
+import { RaftSignerError } from '../util/errors';
 
 export const ENCRYPTED_KEY_FILE_TYPE = 'raft-signer/encrypted-validator-key';
 export const ENCRYPTED_KEY_FILE_VERSION = 1;
@@ -67,17 +68,17 @@ export interface EncryptedKeyFileJson {
 }
 
 /** The passphrase did not open the file (or the file was altered). */
-export class WrongPassphraseError extends KeyFileError {
+export class WrongPassphraseError extends KeyFileError<{ code: 'WRONG_PASSPHRASE'; path: string }> {
   constructor(source: string) {
-    super(source, `key file ${source}: wrong passphrase or corrupted key file`);
+    super(source, `key file ${source}: wrong passphrase or corrupted key file`, { code: 'WRONG_PASSPHRASE', path: source });
     this.name = 'WrongPassphraseError';
   }
 }
 
 /** The passphrase could not be obtained from its configured source. */
-export class PassphraseError extends Error {
+export class PassphraseError extends RaftSignerError<{ code: 'PASSPHRASE_UNAVAILABLE' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'PASSPHRASE_UNAVAILABLE' }, message);
     this.name = 'PassphraseError';
   }
 }

@@ -8,6 +8,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { RaftSignerError, RaftSignerErrorType } from '../util/errors';
 
 /** The only mode a secret file may have on disk (owner read/write). 0400 is accepted too. */
 export const SECRET_FILE_MODE = 0o600;
@@ -17,19 +18,23 @@ export const SECRET_DIR_MODE = 0o700;
  * image) from being read into memory whole. */
 export const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
-/** An error about a key-related file on disk; `path` names the file. */
-export class KeyFileError extends Error {
+/**
+ * An error about a key-related file on disk; `path` names the file. Subclasses pass their own
+ * `type` (code and payload, which includes the path); a plain KeyFileError has the code 'KEY_FILE'.
+ */
+export class KeyFileError<T extends RaftSignerErrorType & { path: string } = RaftSignerErrorType & { path: string }> extends RaftSignerError<T> {
   constructor(
     readonly path: string,
     message: string,
+    type: T = { code: 'KEY_FILE', path } as T,
   ) {
-    super(message);
+    super(type, message);
     this.name = 'KeyFileError';
   }
 }
 
 /** The file's permissions let group or others read or write it. */
-export class KeyFilePermissionError extends KeyFileError {
+export class KeyFilePermissionError extends KeyFileError<{ code: 'KEY_FILE_PERMISSIONS'; path: string; mode: number }> {
   constructor(
     filePath: string,
     readonly mode: number,
@@ -39,6 +44,7 @@ export class KeyFilePermissionError extends KeyFileError {
     super(
       filePath,
       `${what} ${filePath} has mode ${octal}: it must be readable by its owner only; run: chmod 600 ${filePath}`,
+      { code: 'KEY_FILE_PERMISSIONS', path: filePath, mode },
     );
     this.name = 'KeyFilePermissionError';
   }

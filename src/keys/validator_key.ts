@@ -29,9 +29,9 @@ const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /** The key material or the key file is wrong; the message says what and what to do. */
-export class ValidatorKeyError extends KeyFileError {
+export class ValidatorKeyError extends KeyFileError<{ code: 'VALIDATOR_KEY_INVALID'; path: string }> {
   constructor(source: string, message: string) {
-    super(source, message);
+    super(source, message, { code: 'VALIDATOR_KEY_INVALID', path: source });
     this.name = 'ValidatorKeyError';
   }
 }

@@ -27,9 +27,9 @@ export interface ValidatorSigningState {
   signBytes?: Uint8Array;
 }
 
-export class ValidatorStateFileError extends KeyFileError {
+export class ValidatorStateFileError extends KeyFileError<{ code: 'VALIDATOR_STATE_FILE_INVALID'; path: string }> {
   constructor(source: string, message: string) {
-    super(source, message);
+    super(source, message, { code: 'VALIDATOR_STATE_FILE_INVALID', path: source });
     this.name = 'ValidatorStateFileError';
   }
 }

@@ -53,9 +53,9 @@ export function describeFounding(m: FoundingMembership): string {
 
 export type { FoundingInfo, FoundingMembership };
 
-export class FoundingRefusedError extends StorageError {
+export class FoundingRefusedError extends StorageError<{ code: 'FOUNDING_REFUSED' }> {
   constructor(message: string) {
-    super(message);
+    super(message, undefined, { code: 'FOUNDING_REFUSED' });
     this.name = 'FoundingRefusedError';
   }
 }

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../config/node_config';
 import type { Logger } from '../log/logger';
 import type { HealthCheck, HealthReport } from '../metrics/health';
+import { RaftSignerError } from '../util/errors';
 
 export interface NodeHttpServerOptions {
   /** host:port; port 0 picks a free one (tests). */
@@ -32,9 +33,9 @@ export interface NodeHttpServer {
   close(): Promise<void>;
 }
 
-export class HttpListenError extends Error {
+export class HttpListenError extends RaftSignerError<{ code: 'HTTP_LISTEN' }> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super({ code: 'HTTP_LISTEN' }, message, options);
     this.name = 'HttpListenError';
   }
 }

@@ -18,12 +18,14 @@ import { StorageError } from '../storage/errors';
 
 export const NEW_CLUSTER_MARKER_FILE = 'new-cluster';
 
-export class RejoinRequiredError extends StorageError {
+export class RejoinRequiredError extends StorageError<{ code: 'REJOIN_REQUIRED'; context: RejoinCommandContext; dataDir: string }> {
   constructor(readonly context: RejoinCommandContext, readonly dataDir: string) {
     super(
       `the data directory ${dataDir} is empty, but ${context.nodeId} is a founding member of a cluster that already exists ` +
         `(no new-cluster marker in its home): a node that lost its data must not vote again as if nothing happened. ` +
         `${rejoinAsLearnerSteps(context)} Only if this really is a new cluster, start with --new-cluster.`,
+      undefined,
+      { code: 'REJOIN_REQUIRED', context, dataDir },
     );
     this.name = 'RejoinRequiredError';
   }

@@ -28,9 +28,9 @@ import { StorageError } from '../storage/errors';
 export const PEER_MARKS_FILE = 'peer-marks.json';
 
 /** A voter refused this node: its whole home went back in time. It stops; the message says how to rejoin. */
-export class BehindOwnPastError extends StorageError {
+export class BehindOwnPastError extends StorageError<{ code: 'BEHIND_OWN_PAST' }> {
   constructor(message: string) {
-    super(message);
+    super(message, undefined, { code: 'BEHIND_OWN_PAST' });
     this.name = 'BehindOwnPastError';
   }
 }

@@ -52,7 +52,14 @@ function describeMark(m: StoreHighWater): string {
   return `term ${m.term}${m.vote ? ` (vote ${m.vote})` : ''}, commit index ${m.commit}, last entry ${m.lastIndex} of term ${m.lastTerm}`;
 }
 
-export class RestoredStoreError extends StorageError {
+export class RestoredStoreError extends StorageError<{
+  code: 'RESTORED_STORE';
+  rejoin: RejoinCommandContext;
+  dataDir: string;
+  recorded: StoreHighWater;
+  found: StoreHighWater;
+  recordFile: string;
+}> {
   constructor(
     readonly rejoin: RejoinCommandContext,
     readonly dataDir: string,
@@ -70,6 +77,8 @@ export class RestoredStoreError extends StorageError {
           `an older store of this node was put back, which has forgotten `) +
         `votes and entries it acknowledged, and must not vote or sign as if nothing happened. Keep it aside for ` +
         `inspection and empty the data directory, then ${rejoinAsLearnerSteps(rejoin)}`,
+      undefined,
+      { code: 'RESTORED_STORE', rejoin, dataDir, recorded, found, recordFile },
     );
     this.name = 'RestoredStoreError';
   }
@@ -80,7 +89,7 @@ export class RestoredStoreError extends StorageError {
  * liveness). Deleting the record must never be a way past the check: without it nobody can tell a
  * store put back from an older copy from a healthy one, so the way on is the learner rejoin.
  */
-export class StoreHighWaterFileError extends StorageError {
+export class StoreHighWaterFileError extends StorageError<{ code: 'STORE_HIGH_WATER_FILE'; file: string; problem: string }> {
   constructor(readonly file: string, readonly problem: string, rejoin?: RejoinCommandContext, found?: StoreHighWater) {
     super(
       `cannot use ${file} (${problem}). It records how far this node's store had got, to catch a data directory ` +
@@ -89,6 +98,8 @@ export class StoreHighWaterFileError extends StorageError {
           ? `; without it this store (at ${describeMark(found)}) cannot be told from an older copy, so it must not vote. ` +
             `Keep the data directory aside for inspection and empty it, then ${rejoinAsLearnerSteps(rejoin)}`
           : '.'),
+      undefined,
+      { code: 'STORE_HIGH_WATER_FILE', file, problem },
     );
     this.name = 'StoreHighWaterFileError';
   }

@@ -8,6 +8,7 @@
 // be closed.
 
 import { encodeUvarint } from '../cometbft/protobuf';
+import { RaftSignerError } from '../util/errors';
 
 /**
  * Default largest message accepted: 1 MiB + 1 KiB. A SignVoteRequest can carry a vote
@@ -20,12 +21,19 @@ const MAX_VARINT_BYTES = 10;
 
 export type FramingErrorCode = 'message-too-large' | 'malformed-length' | 'truncated';
 
-export class FramingError extends Error {
+/** The base's stable code (RaftSignerError type.code) of each FramingErrorCode. */
+const FRAMING_ERROR_TYPE_CODE: Record<FramingErrorCode, string> = {
+  'message-too-large': 'FRAMING_MESSAGE_TOO_LARGE',
+  'malformed-length': 'FRAMING_MALFORMED_LENGTH',
+  truncated: 'FRAMING_TRUNCATED',
+};
+
+export class FramingError extends RaftSignerError<{ code: string; framingCode: FramingErrorCode }> {
   constructor(
     readonly code: FramingErrorCode,
     message: string,
   ) {
-    super(message);
+    super({ code: FRAMING_ERROR_TYPE_CODE[code], framingCode: code }, message);
     this.name = 'FramingError';
   }
 }

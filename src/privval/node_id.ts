@@ -8,6 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { isIP, isIPv6 } from 'node:net';
+import { RaftSignerError } from '../util/errors';
 
 const ED25519_PUBLIC_KEY_BYTES = 32;
 const NODE_ID_BYTES = 20;
@@ -57,13 +58,17 @@ export type PrivvalAddressErrorReason =
   | 'bad-unix-path';
 
 /** An address that cannot be used, with the reason (machine-readable) and the address itself. */
-export class PrivvalAddressError extends Error {
+export class PrivvalAddressError extends RaftSignerError<{
+  code: 'PRIVVAL_ADDRESS_INVALID';
+  reason: PrivvalAddressErrorReason;
+  address: string;
+}> {
   constructor(
     readonly reason: PrivvalAddressErrorReason,
     readonly address: string,
     detail: string,
   ) {
-    super(`invalid privval address ${JSON.stringify(address)}: ${detail}`);
+    super({ code: 'PRIVVAL_ADDRESS_INVALID', reason, address }, `invalid privval address ${JSON.stringify(address)}: ${detail}`);
     this.name = 'PrivvalAddressError';
   }
 }

@@ -25,6 +25,7 @@ import { PrivvalAddress, parsePrivvalAddress } from './node_id';
 import { PrivvalObserver, PrivvalSession, SessionEnd } from './privval_session';
 import { SecretConnectionError, makeSecretConnection } from './secret_connection';
 import { SignerIdentity } from './signer_identity';
+import { RaftSignerError } from '../util/errors';
 
 export interface PrivvalDialerTarget {
   /** The chain whose configuration lists this address: the only chain its connection serves. */
@@ -99,21 +100,29 @@ export type PrivvalDialErrorCode =
   /** The node authenticated as another node than the address pins. */
   | 'remote-node-mismatch';
 
-export class PrivvalDialError extends Error {
+/** The base's stable code (RaftSignerError type.code) of each PrivvalDialErrorCode. */
+const PRIVVAL_DIAL_ERROR_TYPE_CODE: Record<PrivvalDialErrorCode, string> = {
+  'connect-timeout': 'PRIVVAL_DIAL_CONNECT_TIMEOUT',
+  'connect-failed': 'PRIVVAL_DIAL_CONNECT_FAILED',
+  'handshake-failed': 'PRIVVAL_DIAL_HANDSHAKE_FAILED',
+  'remote-node-mismatch': 'PRIVVAL_DIAL_REMOTE_NODE_MISMATCH',
+};
+
+export class PrivvalDialError extends RaftSignerError<{ code: string; dialCode: PrivvalDialErrorCode }> {
   constructor(
     readonly code: PrivvalDialErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super({ code: PRIVVAL_DIAL_ERROR_TYPE_CODE[code], dialCode: code }, message, options);
     this.name = 'PrivvalDialError';
   }
 }
 
 /** Two targets that name one host:port with different pinned node ids, or for different chains. */
-export class PrivvalTargetConflictError extends Error {
+export class PrivvalTargetConflictError extends RaftSignerError<{ code: 'PRIVVAL_TARGET_CONFLICT' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'PRIVVAL_TARGET_CONFLICT' }, message);
     this.name = 'PrivvalTargetConflictError';
   }
 }

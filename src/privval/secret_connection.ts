@@ -32,6 +32,7 @@ import { Duplex } from 'node:stream';
 
 import { Transcript } from './merlin';
 import { isNodeId, nodeIdFromPublicKey } from './node_id';
+import { RaftSignerError } from '../util/errors';
 
 /** Most data bytes in one frame (cometbft dataMaxSize). */
 export const FRAME_DATA_MAX_BYTES = 1024;
@@ -101,13 +102,17 @@ export type SecretConnectionErrorCode =
   /** 2^64 frames in one direction: never in practice, but never reuse a nonce. */
   | 'NONCE_EXHAUSTED';
 
-export class SecretConnectionError extends Error {
+export class SecretConnectionError extends RaftSignerError<{
+  code: `SECRET_CONNECTION_${SecretConnectionErrorCode}`;
+  connectionCode: SecretConnectionErrorCode;
+}> {
   constructor(
     readonly code: SecretConnectionErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    // `code` keeps its own meaning (SecretConnectionErrorCode); the base's type.code prefixes it.
+    super({ code: `SECRET_CONNECTION_${code}`, connectionCode: code }, message, options);
     this.name = 'SecretConnectionError';
   }
 }

@@ -27,9 +27,9 @@ const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 const SPKI_ED25519_PREFIX_LENGTH = 12;
 
 /** The identity file is unusable; the message says why and what to do. */
-export class SignerIdentityError extends KeyFileError {
+export class SignerIdentityError extends KeyFileError<{ code: 'SIGNER_IDENTITY_INVALID'; path: string }> {
   constructor(filePath: string, message: string) {
-    super(filePath, message);
+    super(filePath, message, { code: 'SIGNER_IDENTITY_INVALID', path: filePath });
     this.name = 'SignerIdentityError';
   }
 }

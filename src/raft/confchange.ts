@@ -8,6 +8,7 @@
 // the single-server change bug described on raft-dev in 2015).
 
 import { ConfState, Incarnation, incarnationOf, NodeId } from './types';
+import { RaftSignerError } from '../util/errors';
 
 export type ConfChange =
   /**
@@ -25,9 +26,9 @@ export type ConfChange =
   /** Remove a voter or a learner. */
   | { type: 'remove'; node: NodeId };
 
-export class ConfChangeError extends Error {
+export class ConfChangeError extends RaftSignerError<{ code: 'CONF_CHANGE_INVALID' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'CONF_CHANGE_INVALID' }, message);
     this.name = 'ConfChangeError';
   }
 }

@@ -14,10 +14,11 @@ import type { Raft } from '../raft/raft';
 import type { StateMachine, StateMachineOp } from '../raft/state_machine';
 import { allMessages, Message, NodeId, RaftStatus, Ready, Role } from '../raft/types';
 import type { Clock, Disk, Network, PersistBatch, Timer } from './host';
+import { RaftSignerError } from '../util/errors';
 
-export class NodeStoppedError extends Error {
+export class NodeStoppedError extends RaftSignerError<{ code: 'NODE_STOPPED' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'NODE_STOPPED' }, message);
     this.name = 'NodeStoppedError';
   }
 }

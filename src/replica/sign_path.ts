@@ -26,6 +26,7 @@ import { NodeStoppedError, ReplicaDriver } from './driver';
 import type { Clock, SignForwarder, Timer } from './host';
 import type { LeaderAnswer } from './leader_answer';
 import { brokenRelease, BrokenRelease, DecidedAt, ReleaseAnswer, releaseRule } from './release_rule';
+import { RaftSignerError } from '../util/errors';
 
 export interface SignPathOptions {
   driver: ReplicaDriver;
@@ -483,18 +484,18 @@ export class SignPath {
 }
 
 /** The entry did not commit and apply in time (no quorum?); nothing took effect that is known. */
-export class DeadlineError extends Error {
+export class DeadlineError extends RaftSignerError<{ code: 'DEADLINE'; reason: 'deadline' }> {
   readonly reason: SignRefusalReason = 'deadline';
   constructor(message: string) {
-    super(message);
+    super({ code: 'DEADLINE', reason: 'deadline' }, message);
     this.name = 'DeadlineError';
   }
 }
 
 /** Leadership changed before the entry committed; nothing took effect, try again. */
-export class LeadershipChangedError extends Error {
+export class LeadershipChangedError extends RaftSignerError<{ code: 'LEADERSHIP_CHANGED' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'LEADERSHIP_CHANGED' }, message);
     this.name = 'LeadershipChangedError';
   }
 }

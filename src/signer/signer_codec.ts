@@ -12,13 +12,14 @@ import { CanonicalSignBytes, decodeCanonicalSignBytes, Step, stepName } from '..
 import { ED25519_SIGNATURE_LENGTH, verifyEd25519 } from '../keys/validator_key';
 import { SignRequest } from '../cometbft/sign_types';
 import { SlashingRecord } from '../cometbft/filepv_rules';
+import { RaftSignerError } from '../util/errors';
 
 /** The current format of commands, records and snapshots; written into each, checked on read. */
 export const SIGNER_FORMAT_VERSION = 1;
 
-export class SignerCodecError extends Error {
+export class SignerCodecError extends RaftSignerError<{ code: 'SIGNER_CODEC' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'SIGNER_CODEC' }, message);
     this.name = 'SignerCodecError';
   }
 }

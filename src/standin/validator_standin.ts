@@ -37,6 +37,7 @@ import { MAX_RESPONSE_BYTES } from '../privval/privval_session';
 import { SecretConnection, makeSecretConnection } from '../privval/secret_connection';
 import { isNilBlockId } from '../cometbft/sign_bytes';
 import { SignHistory } from './sign_history';
+import { RaftSignerError } from '../util/errors';
 
 export type StandinErrorCode =
   /** No connection, or no response, within the request's timeout. */
@@ -50,13 +51,22 @@ export type StandinErrorCode =
   /** The stand-in cannot listen on the address. */
   | 'listen-failed';
 
-export class StandinError extends Error {
+/** The base's stable code (RaftSignerError type.code) of each StandinErrorCode. */
+const STANDIN_ERROR_TYPE_CODE: Record<StandinErrorCode, string> = {
+  timeout: 'STANDIN_TIMEOUT',
+  'connection-lost': 'STANDIN_CONNECTION_LOST',
+  closed: 'STANDIN_CLOSED',
+  'unexpected-response': 'STANDIN_UNEXPECTED_RESPONSE',
+  'listen-failed': 'STANDIN_LISTEN_FAILED',
+};
+
+export class StandinError extends RaftSignerError<{ code: string; standinCode: StandinErrorCode }> {
   constructor(
     readonly code: StandinErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super({ code: STANDIN_ERROR_TYPE_CODE[code], standinCode: code }, message, options);
     this.name = 'StandinError';
   }
 }

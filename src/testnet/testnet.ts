@@ -14,15 +14,16 @@ import { MAX_CHAIN_ID_LENGTH, NodeConfigFile, PeerConfigFile } from '../config/n
 import { fsyncDirectory, SECRET_DIR_MODE, writeSecretFile } from '../keys/key_file_permissions';
 import { ValidatorKey, writePlainValidatorKeyFile } from '../keys/validator_key';
 import { writeNewClusterMarker } from '../node/new_cluster_marker';
+import { RaftSignerError } from '../util/errors';
 
 /**
  * A refused testnet (a bad option, a non-empty --out): the message says what is wrong and what to
  * do. The CLI prints it as one line like any expected failure (src/cli/cli_errors.ts). The messages
  * name the command-line options, since the command is how operators meet them.
  */
-export class TestnetError extends Error {
+export class TestnetError extends RaftSignerError<{ code: 'TESTNET_REFUSED' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'TESTNET_REFUSED' }, message);
     this.name = 'TestnetError';
   }
 }

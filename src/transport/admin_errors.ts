@@ -5,6 +5,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import type { RpcPath } from './authorization';
+import { RaftSignerError } from '../util/errors';
 
 /**
  * Why an admin call was refused. The client retries the transient ones (see RETRYABLE_ADMIN_ERRORS)
@@ -73,6 +74,28 @@ const ADMIN_ERROR_GRPC_CODE: Record<AdminErrorCode, grpc.status> = {
   unreachable: grpc.status.UNAVAILABLE,
 };
 
+/**
+ * The base's stable code (RaftSignerError type.code) of each AdminErrorCode. The AdminErrorCode
+ * itself stays what goes on the wire (trailing metadata) and picks the gRPC status.
+ */
+const ADMIN_ERROR_TYPE_CODE: Record<AdminErrorCode, string> = {
+  'not-leader': 'ADMIN_NOT_LEADER',
+  'no-leader': 'ADMIN_NO_LEADER',
+  'no-quorum': 'ADMIN_NO_QUORUM',
+  'change-pending': 'ADMIN_CHANGE_PENDING',
+  'term-not-committed': 'ADMIN_TERM_NOT_COMMITTED',
+  'transfer-in-progress': 'ADMIN_TRANSFER_IN_PROGRESS',
+  'learner-not-caught-up': 'ADMIN_LEARNER_NOT_CAUGHT_UP',
+  'not-a-member': 'ADMIN_NOT_A_MEMBER',
+  'already-member': 'ADMIN_ALREADY_MEMBER',
+  'invalid-request': 'ADMIN_INVALID_REQUEST',
+  'transfer-failed': 'ADMIN_TRANSFER_FAILED',
+  lost: 'ADMIN_LOST',
+  'node-stopped': 'ADMIN_NODE_STOPPED',
+  'not-authorized': 'ADMIN_NOT_AUTHORIZED',
+  unreachable: 'ADMIN_UNREACHABLE',
+};
+
 /** Trailing metadata keys of an admin refusal. */
 export const ADMIN_ERROR_KEY = 'raftsigner-admin-error';
 export const ADMIN_NODE_KEY = 'raftsigner-node';
@@ -80,7 +103,12 @@ export const ADMIN_LEADER_KEY = 'raftsigner-leader';
 export const ADMIN_LEADER_ADDRESS_KEY = 'raftsigner-leader-address';
 
 /** A refused admin call, on the server (thrown by the backend) and on the client (adminErrorOf). */
-export class AdminError extends Error {
+export class AdminError extends RaftSignerError<{
+  code: string;
+  adminCode: AdminErrorCode;
+  nodeId: string;
+  leader: { id: string; address: string | null } | null;
+}> {
   constructor(
     readonly code: AdminErrorCode,
     message: string,
@@ -89,7 +117,9 @@ export class AdminError extends Error {
     /** The leader as that node knows it (not-leader), with its address when known. */
     readonly leader: { id: string; address: string | null } | null = null,
   ) {
-    super(message);
+    // adminErrorOf builds these from a peer's metadata: never let an odd code break the type.
+    const typeCode = Object.hasOwn(ADMIN_ERROR_TYPE_CODE, code) ? ADMIN_ERROR_TYPE_CODE[code] : 'ADMIN_UNKNOWN';
+    super({ code: typeCode, adminCode: code, nodeId, leader }, message);
     this.name = 'AdminError';
   }
 

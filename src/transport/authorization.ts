@@ -44,6 +44,7 @@ import * as grpc from '@grpc/grpc-js';
 import { nodeIdOf } from '../certs/certificate_identity';
 import type { Logger } from '../log/logger';
 import { CallWithAuthContext, peerCertificate, PeerCertificate } from './peer_identity';
+import { RaftSignerError } from '../util/errors';
 
 export type CallerRole = 'admin' | 'voter' | 'learner' | 'joining-peer';
 
@@ -275,9 +276,9 @@ export class CallAuthorizer {
 }
 
 /** Thrown when a service has a method that the table does not know: add it to RPC_ROLES. */
-export class UnknownRpcError extends Error {
+export class UnknownRpcError extends RaftSignerError<{ code: 'UNKNOWN_RPC'; path: string }> {
   constructor(path: string) {
-    super(`no authorization rule for ${path}: add it to RPC_ROLES in src/transport/authorization.ts`);
+    super({ code: 'UNKNOWN_RPC', path }, `no authorization rule for ${path}: add it to RPC_ROLES in src/transport/authorization.ts`);
     this.name = 'UnknownRpcError';
   }
 }

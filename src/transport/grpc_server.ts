@@ -9,6 +9,7 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { nodeIdOf, readCertificateIdentity } from '../certs/certificate_identity';
 import { CallAuthorizer, guardService, isRevoked, RevocationList } from './authorization';
+import { RaftSignerError } from '../util/errors';
 
 /** PEM strings. `key` is secret: it is never logged or put in an error message. */
 export interface TlsPem {
@@ -19,9 +20,9 @@ export interface TlsPem {
   key: string;
 }
 
-export class TransportConfigError extends Error {
+export class TransportConfigError extends RaftSignerError<{ code: 'TRANSPORT_CONFIG' }> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super({ code: 'TRANSPORT_CONFIG' }, message, options);
     this.name = 'TransportConfigError';
   }
 }

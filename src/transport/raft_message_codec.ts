@@ -15,10 +15,11 @@ import {
   type Snapshot,
 } from '../raft/types';
 import { raftServiceDefinition } from './proto_loader';
+import { RaftSignerError } from '../util/errors';
 
-export class RaftMessageCodecError extends Error {
+export class RaftMessageCodecError extends RaftSignerError<{ code: 'RAFT_MESSAGE_CODEC' }> {
   constructor(message: string) {
-    super(message);
+    super({ code: 'RAFT_MESSAGE_CODEC' }, message);
     this.name = 'RaftMessageCodecError';
   }
 }

@@ -107,14 +107,14 @@ export function newestWal(dir: string): string {
 let compiledDir: string | null = null;
 
 /**
- * Transpiles the storage module (and the Raft types it imports) to plain JS in a temp directory,
+ * Transpiles the storage module (and the Raft types and error base it imports) to plain JS in a temp directory,
  * so a child process can load it without a TypeScript loader. Type checking is tsc's job, not this.
  */
 export function compiledStorageModule(): string {
   if (compiledDir) return path.join(compiledDir, 'storage', 'raft_storage.js');
   const root = path.resolve(__dirname, '../../src');
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'raft-storage-js-'));
-  for (const file of ['raft/types.ts', 'storage/errors.ts', 'storage/keys.ts', 'storage/codec.ts', 'storage/raft_storage.ts']) {
+  for (const file of ['raft/types.ts', 'util/errors.ts', 'storage/errors.ts', 'storage/keys.ts', 'storage/codec.ts', 'storage/raft_storage.ts']) {
     const js = ts.transpileModule(fs.readFileSync(path.join(root, file), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
     }).outputText;

@@ -46,3 +46,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }
+
+/**
+ * A logger that does nothing at all, for code that runs thousands of times in one synchronous
+ * turn (the simulator): winston hands every entry, even to a silent logger, to its stream, which
+ * processes it only when the event loop turns, so entries pile up meanwhile. Only the leveled
+ * methods and child() exist; `error` may be replaced on a derived object (Object.create).
+ */
+export function discardLogger(): Logger {
+  const logger: Record<string, unknown> = {};
+  const self = (): Logger => logger as unknown as Logger;
+  for (const level of [...LOG_LEVELS, 'log', 'verbose', 'silly']) logger[level] = self;
+  logger.child = self;
+  logger.isLevelEnabled = () => false;
+  return self();
+}

@@ -14,7 +14,7 @@
 
 import crypto from 'node:crypto';
 import { ValidatorKey } from '../keys/validator_key';
-import { Logger, silentLogger } from '../log/logger';
+import { discardLogger, Logger } from '../log/logger';
 import { ProposalRefusedError } from '../raft/errors';
 import { Raft, RaftConfig, RaftPersistedState, bootstrapState } from '../raft/raft';
 import { SeededRandom } from '../raft/rng';
@@ -818,7 +818,10 @@ class Simulation {
   private nodeLogger(id: NodeId): Logger {
     let logger = this.loggers.get(id);
     if (!logger) {
-      const l = silentLogger();
+      // Over the shared logger that discards everything: a winston logger, even a silent one,
+      // queues every entry until the event loop turns, which a run of seeds in one synchronous
+      // loop never lets it do (a worker running thousands of seeds ran out of memory).
+      const l = Object.create(quietLogger()) as Logger;
       l.error = ((message: unknown, meta?: unknown) => {
         this.signerChecker.violations.push(`internal error on ${id} at t=${this.now}: ${String(message)}${meta === undefined ? '' : ` ${describeMeta(meta)}`}`);
         return l;
@@ -1513,5 +1516,5 @@ function describeMeta(meta: unknown): string {
 
 let sharedLogger: Logger | null = null;
 function quietLogger(): Logger {
-  return (sharedLogger ??= silentLogger());
+  return (sharedLogger ??= discardLogger());
 }

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { Raft, RaftConfig, RaftPersistedState } from '../../src/raft/raft';
 import { Message } from '../../src/raft/types';
 import { runSimulation, SimulationOptions } from '../../src/sim/raft_simulation';
+import { ObservedRaft } from '../../src/sim/observed_raft';
+import type { Ready } from '../../src/raft/types';
 import { figure8Cluster, holdUpNewTermEntry } from '../raft/cluster_harness';
 
 function firstViolation(options: Omit<SimulationOptions, 'seed' | 'nodes'>, seeds: number): { seed: number; violation: string } | null {
@@ -101,6 +103,25 @@ describe('deterministic simulation', () => {
     expect(run(Raft)).toEqual([]);
     const broken = run(CountingCommitRaft);
     expect(broken[0]).toMatch(/leader completeness: s5 leads term \d+ but has term 3 at committed index 2 \(committed term 2\)/);
+  });
+});
+
+describe('what the core logs as an error', () => {
+  test('is a violation: a node whose Ready fails stops, and the run says why', () => {
+    let thrown = false;
+    /** Throws once, on its first Ready of term 2 or later: the driver fail-stops that node. */
+    class FailingRaft extends ObservedRaft {
+      override ready(): Ready {
+        if (!thrown && this.term >= 2) {
+          thrown = true;
+          throw new Error('an entry this version cannot apply');
+        }
+        return super.ready();
+      }
+    }
+    const r = runSimulation({ seed: 3, nodes: 3, raftFactory: (c, p) => new FailingRaft(c, p) });
+    expect(thrown).toBe(true);
+    expect(r.violations[0]).toMatch(/internal error on n\d at t=\d+: node stopped after an error; the rest of the cluster goes on without it \{"error":"an entry this version cannot apply"\}/);
   });
 });
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { isValidCertificateName } from '../certs/certificate_identity';
 import { loadNodeConfig, parseHostPort } from '../config/node_config';
-import { MembershipChange, MembershipView, TransferLeaderView } from '../node/admin_views';
+import { MembershipChange, MembershipView, TransferLeaderView } from '../transport/admin_views';
 import { AdminTarget, sendMembershipChange, sendTransferLeader } from '../transport/admin_client';
 import { AdminError, adminErrorOf } from '../transport/admin_errors';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';

@@ -14,7 +14,7 @@ import { Command, Option } from 'commander';
 import { readValidatorKeyFilePublicInfo } from '../keys/encrypted_key_file';
 import { loadStateFile, STATE_FILE_FORMATS, StateFileFormat } from '../keys/foreign_state_files';
 import { formatValidatorStateJson, ValidatorSigningState, writeValidatorStateFile } from '../keys/validator_state_file';
-import { ChainStateView } from '../node/admin_views';
+import { ChainStateView } from '../transport/admin_views';
 import { fetchChainState, sendImportState } from '../transport/admin_client';
 import { CliError } from './cli_errors';
 import { ClusterClient, clusterClient } from '../node/cluster_client';

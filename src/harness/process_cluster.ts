@@ -15,7 +15,7 @@ import { loadPlainValidatorKeyFile, ValidatorKey } from '../keys/validator_key';
 import { clusterChannelCredentials, TlsPem } from '../transport/grpc_server';
 import { signThroughNode } from '../transport/signer_client';
 import { SignOutcome, SignRequest } from '../cometbft/sign_types';
-import { NodeStatusView } from '../node/admin_views';
+import { NodeStatusView } from '../transport/admin_views';
 import { fetchNodeStatus } from '../transport/admin_client';
 import { loadNodeConfig } from '../config/node_config';
 import { sleep } from '../util/sleep';

@@ -16,7 +16,7 @@ import { ConfChange } from '../raft/confchange';
 import { ProposalRefusedError } from '../raft/errors';
 import { NodeId, ProgressStatus, RaftStatus, Role } from '../raft/types';
 import { AdminError, AdminErrorCode, NotLeaderAdminError } from '../transport/admin_errors';
-import { MembershipChange, MembershipView, TransferLeaderView } from './admin_views';
+import { MembershipChange, MembershipView, TransferLeaderView } from '../transport/admin_views';
 import { isPeerAddress, MemberDirectory } from './member_directory';
 import { NodeStoppedError } from '../replica/driver';
 import { RaftNode } from './raft_node';

@@ -4,7 +4,7 @@
 // they report.
 
 import { fetchNodeStatus } from '../transport/admin_client';
-import { NodeStatusView } from './admin_views';
+import { NodeStatusView } from '../transport/admin_views';
 import { clusterClient, grpcErrorText } from './cluster_client';
 
 export interface ClusterStatusRow {

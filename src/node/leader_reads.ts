@@ -11,7 +11,7 @@ import { Role } from '../raft/types';
 import { DeadlineError, LeadershipChangedError } from '../replica/sign_path';
 import { SignerStateMachine } from '../signer/signer_state_machine';
 import { AdminError, NotLeaderAdminError } from '../transport/admin_errors';
-import { ChainStateView } from './admin_views';
+import { ChainStateView } from '../transport/admin_views';
 import { NodeStoppedError } from '../replica/driver';
 import { RaftNode } from './raft_node';
 import { SignCoordinator } from './sign_coordinator';

@@ -38,7 +38,7 @@ import { GrpcLeaderForwarder } from '../transport/signer_client';
 import { fetchNodeStatus } from '../transport/admin_client';
 import { decorateAdminRefusal, NotLeaderAdminError } from '../transport/admin_errors';
 import { addAdminService } from '../transport/admin_server';
-import { AdminBackend, statusView } from './admin_views';
+import { AdminBackend, statusView } from '../transport/admin_views';
 import { ClusterAdmin } from './cluster_admin';
 import { chainStateAtLeader } from './leader_reads';
 import { addGrpcHealthService } from './grpc_health_service';

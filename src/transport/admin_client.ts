@@ -1,7 +1,7 @@
 // The Admin service's client side, for the CLI and for nodes (the server side: admin_server.ts).
 
 import * as grpc from '@grpc/grpc-js';
-import type { ChainStateView, ImportStateRequestView, MembershipChange, MembershipView, NodeStatusView, TransferLeaderView } from '../node/admin_views';
+import type { ChainStateView, ImportStateRequestView, MembershipChange, MembershipView, NodeStatusView, TransferLeaderView } from './admin_views';
 import type { NodeId } from '../raft/types';
 import { adminService, WireMembership, WireStatus } from './admin_wire';
 

@@ -19,7 +19,7 @@
 // Every refusal is an AdminError (admin_errors.ts).
 
 import * as grpc from '@grpc/grpc-js';
-import type { AdminBackend, ChainStateView, MembershipChange, MembershipView } from '../node/admin_views';
+import type { AdminBackend, ChainStateView, MembershipChange, MembershipView } from './admin_views';
 import { importProblem } from '../signer/signer_codec';
 import { AdminError } from './admin_errors';
 import { adminService, WireImportState, WireMembership } from './admin_wire';

@@ -6,7 +6,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import fs from 'node:fs';
-import { NodeStatusView } from '../../src/node/admin_views';
+import { NodeStatusView } from '../../src/transport/admin_views';
 import { fetchNodeStatus } from '../../src/transport/admin_client';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
 import { signThroughNode } from '../../src/transport/signer_client';

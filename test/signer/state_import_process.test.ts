@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { verifyEd25519 } from '../../src/keys/validator_key';
 import { ProcessCluster, waitFor } from '../../src/harness/process_cluster';
-import { ChainStateView, ImportStateRequestView } from '../../src/node/admin_views';
+import { ChainStateView, ImportStateRequestView } from '../../src/transport/admin_views';
 import { fetchChainState, sendImportState } from '../../src/transport/admin_client';
 import { adminErrorOf } from '../../src/transport/admin_errors';
 import { SignOutcome, SignRequest } from '../../src/cometbft/sign_types';

@@ -15,7 +15,7 @@ import { ValidatorKey } from '../keys/validator_key';
 import { SeededRandom } from '../raft/rng';
 import { HeightDriver } from '../standin/height_driver';
 import { ValidatorStandin } from '../standin/validator_standin';
-import { buildReport, ChaosReport, ChaosRunSettings } from './chaos_report';
+import { availabilityLine, buildReport, ChaosReport, ChaosRunSettings } from './chaos_report';
 import { checkRun } from './checker';
 import { FaultNetwork } from './fault_network';
 import { HealthTracker } from './health_tracker';
@@ -174,10 +174,11 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
 
     const chainKeys = chains.map((c) => ({ chainId: c.chainId, pubKey: c.key.publicKey }));
     const unhealthy = health.unhealthyIntervals();
+    const heights = drivers.flatMap((d) => d.results);
     const verdict = checkRun({
       chains: chainKeys,
       histories: standins.map((s) => s.history),
-      heights: drivers.flatMap((d) => d.results),
+      heights,
       unhealthy,
       cutOff: health.cutOffIntervals(),
       standinNodes: Object.fromEntries(byChain.flatMap((row) => row.map((s, i) => [s.history.source, ids[i] as string]))),
@@ -209,6 +210,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
         skipped: nemesis.skipped,
         leaderKills: nemesis.leaderKills,
         unhealthy,
+        heights,
         verdict,
         late: lates.flatMap((l) => l.results),
         network: network.stats(),
@@ -240,10 +242,10 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosReport> {
           subtitle:
             `${n} nodes, ${options.chains} chain(s), ${(report.runMs / 1000).toFixed(0)} s, block time ${options.blockTimeMs} ms, ${report.faults.length} faults; ` +
             `heights signed with a healthy majority ${report.liveness.withMajority.servedPct?.toFixed(2) ?? '-'}% (fully signed ${report.liveness.withMajority.fullySignedPct?.toFixed(2) ?? '-'}%), ` +
-            `without one ${report.liveness.withoutMajority.servedPct?.toFixed(2) ?? '-'}%`,
+            `without one ${report.liveness.withoutMajority.servedPct?.toFixed(2) ?? '-'}%\n${availabilityLine(report.liveness.availability, options.chains > 1)}`,
           startedAt,
           endedAt,
-          heights: drivers.flatMap((d) => d.results),
+          heights,
           faults: nemesis.windows,
           unhealthy,
           leaderKills: nemesis.leaderKills,

@@ -17,6 +17,7 @@ export interface TimelineFault {
 
 export interface TimelineInput {
   title: string;
+  /** One line under the title, or several separated by "\n". */
   subtitle?: string;
   startedAt: number;
   endedAt: number;
@@ -103,7 +104,8 @@ export function renderTimelineSvg(input: TimelineInput): string {
     laneOf.set(f.id, lane);
     labelX.set(f.id, lx);
   }
-  const titleH = input.subtitle !== undefined ? 44 : 28;
+  const subtitles = input.subtitle !== undefined ? input.subtitle.split('\n') : [];
+  const titleH = 28 + 16 * subtitles.length;
   const lanesTop = titleH + 6;
   const plotTop = lanesTop + laneEnds.length * LANE_HEIGHT + 8;
   const plotBottom = plotTop + PLOT_HEIGHT;
@@ -123,7 +125,7 @@ export function renderTimelineSvg(input: TimelineInput): string {
   );
   out.push(`<rect width="${WIDTH}" height="${height}" fill="#fff"/>`);
   out.push(`<text x="${LEFT}" y="18" font-size="15" font-weight="bold">${esc(input.title)}</text>`);
-  if (input.subtitle !== undefined) out.push(`<text x="${LEFT}" y="36" font-size="12" fill="#333">${esc(input.subtitle)}</text>`);
+  subtitles.forEach((line, i) => out.push(`<text x="${LEFT}" y="${36 + 16 * i}" font-size="12" fill="#333">${esc(line)}</text>`));
 
   // Fault bands across the plot, and their labels in lanes.
   for (const f of faults) {

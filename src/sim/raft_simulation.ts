@@ -33,7 +33,7 @@ import { SignRefusalReason, SignRequest } from '../cometbft/sign_types';
 import { decodeRecords } from '../signer/slashing_records';
 import { compareStoreHighWater, StoreHighWater } from '../node/store_high_water';
 import { draftImport } from './operator_imports';
-import { combine, computeAvailability, describeFaults, FaultRecord, Interval } from './availability';
+import { combine, computeAvailability, describeFaults, FaultRecord, Interval } from '../standin/availability';
 import { EventQueue } from './event_queue';
 import { MemoryRaftDisk, persistBatch, stateMachinePairs } from './memory_raft_disk';
 import { CountedAnswer, CountsAnyStoreRaft, ObservedRaft } from './observed_raft';

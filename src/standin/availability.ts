@@ -1,19 +1,22 @@
 // Availability over time, as a validator sees it: in how many slots of the target block time it
 // got a signature while a majority of the raft-signer cluster was healthy, and the longest time it
-// went without one meanwhile.
+// went without one meanwhile. Used by the simulator (src/sim/raft_simulation.ts) and by the chaos
+// report (src/chaos/chaos_report.ts); it lives with the validator-node stand-ins because it is the
+// validator's view, and neither of those two imports the other.
 //
-// Why not heights signed: the simulated chains move in lockstep (a chain steps every `stepMs`
-// whatever its validator signs), and the count of signatures, or of heights reached, stays high
+// Why not heights signed: both drive heights in lockstep (a simulated chain steps every
+// `stepMs` whatever its validator signs; the chaos height driver starts the next height only
+// when the last one is done), and the count of signatures, or of heights signed, stays high
 // when a few slow periods are averaged with many good ones. A stall of several seconds during
 // which a healthy majority could have signed but did not shows only as a few percent fewer
-// signatures. Counting slots, and naming the longest gap, shows it.
+// signatures, or as fewer heights attempted. Counting slots, and naming the longest gap, shows it.
 //
 // Definitions (all times in milliseconds of one clock; intervals are half-open [start, end)):
 //  - The window [window.start, window.end) is cut into consecutive slots of `slotMs`, from
 //    window.start; a trailing partial slot is not counted.
 //  - A slot is healthy when it lies entirely inside the time a majority was healthy (the
-//    `healthy` intervals, merged where they overlap or touch). A slot a fault touched is not
-//    owed a signature.
+//    `healthy` intervals, merged where they overlap or touch). A slot in which the majority was
+//    lost, even briefly, is not owed a signature.
 //  - A healthy slot is served when a signature was obtained at a time t with start <= t < end.
 //  - ratio = servedSlots / slots, and 1 when there is no healthy slot (nothing was owed).
 //  - A stall is a maximal interval of healthy time, inside the window, with no signature
@@ -72,6 +75,18 @@ export function normalizeIntervals(intervals: readonly Interval[], window: Inter
     else merged.push({ ...i });
   }
   return merged;
+}
+
+/** The parts of the window that none of the intervals cover, sorted (e.g. healthy time from unhealthy time). */
+export function complementIntervals(intervals: readonly Interval[], window: Interval): Interval[] {
+  const out: Interval[] = [];
+  let from = window.start;
+  for (const i of normalizeIntervals(intervals, window)) {
+    if (i.start > from) out.push({ start: from, end: i.start });
+    from = i.end;
+  }
+  if (window.end > from) out.push({ start: from, end: window.end });
+  return out;
 }
 
 /** The first index in the sorted `xs` whose value is >= x. */
@@ -157,14 +172,15 @@ export interface FaultRecord {
  * A short text naming the faults active at some time in [start, end] (their intervals overlap
  * it, instants inside it and a fault that ends as it begins count), at most `max`, those that
  * covered more of it first (then in the order they started); when none was, says so and names the
- * fault that ended last before it (what the cluster was recovering from).
+ * fault that ended last before it (what the cluster was recovering from). `time` writes that end
+ * time (default: the number as it is).
  */
-export function describeFaults(faults: readonly FaultRecord[], start: number, end: number, max = 3): string {
+export function describeFaults(faults: readonly FaultRecord[], start: number, end: number, max = 3, time: (t: number) => string = String): string {
   const active = faults.filter((f) => f.start <= end && f.end >= start);
   if (active.length === 0) {
     let last: FaultRecord | null = null;
     for (const f of faults) if (f.end < start && (last === null || f.end >= last.end)) last = f;
-    return last ? `no fault active (last: ${last.what}, ended t=${last.end})` : 'no fault active';
+    return last ? `no fault active (last: ${last.what}, ended t=${time(last.end)})` : 'no fault active';
   }
   const names: string[] = [];
   const covered = (f: FaultRecord): number => Math.min(f.end, end) - Math.max(f.start, start);

@@ -32,6 +32,7 @@ import { SignerStateMachine } from '../signer/signer_state_machine';
 import { SignRefusalReason, SignRequest } from '../cometbft/sign_types';
 import { decodeRecords } from '../signer/slashing_records';
 import { compareStoreHighWater, StoreHighWater } from '../node/store_high_water';
+import { foundersDifference } from '../node/founding';
 import { draftImport } from './operator_imports';
 import { combine, computeAvailability, describeFaults, FaultRecord, Interval } from '../standin/availability';
 import { EventQueue } from './event_queue';
@@ -86,6 +87,17 @@ export interface SimulationOptions {
    * record, as it did before store-high-water.json existed.
    */
   highWaterCheck?: boolean;
+  /**
+   * The founders are started with different member lists (5 nodes): n0 and n1 list n0-n2, n3 and
+   * n4 list n2-n4, n2 lists all five, so that two disjoint pairs could each elect and commit on
+   * their own (the safety issue's item 7). The founding agreement (founding.ts foundersDifference,
+   * what gatherFounding asks every listed founder before anything is written) refuses them all;
+   * the operator then gives every founder the same list and starts them again. Default: on one
+   * 5-node seed in twenty.
+   */
+  foundingMismatch?: boolean;
+  /** BROKEN when false (tests only): each founder bootstraps its own list without comparing. */
+  foundingCheck?: boolean;
   /** The chance, at each of the operator's chores (every 100-400 ms), that a data directory is put back from a backup (default 0.08). */
   restoreChance?: number;
   /** The operator imports states (valid and crafted) through the sign path's importState (default true). */
@@ -143,6 +155,8 @@ export interface SimulationResult {
   ignoredAnswers: number;
   /** Sign requests refused by a voter running on a store the membership does not name. */
   foreignStoreRefusals: number;
+  /** Founders that refused to found because their member lists differed (foundingMismatch). */
+  foundingRefusals: number;
   /** Data directories put back from an older copy (restore-old-data). */
   restoredData: number;
   /** Starts refused by the store high-water check (a restored copy, or a store that went back). */
@@ -217,6 +231,8 @@ type SimEvent =
   | { kind: 'persisted'; node: NodeId; epoch: number; batch: PersistBatch; done: (error: Error | null) => void }
   | { kind: 'propose' }
   | { kind: 'nemesis' }
+  /** The operator gives the founders that refused the same member list and starts them. */
+  | { kind: 'fix-founding'; nodes: NodeId[] }
   /** What operators do besides the nemesis's faults: backups, data directories put back from them, state imports. */
   | { kind: 'operator-chores' }
   | { kind: 'restart'; node: NodeId }
@@ -305,6 +321,12 @@ class SimNode {
   }
 }
 
+/** A founder's store as founding writes it: the bootstrap entry naming every listed founder's first store. */
+function founded(voters: NodeId[]): DurableState {
+  const boot = bootstrapState(voters, Object.fromEntries(voters.map((id) => [id, `${id}#1`])));
+  return { ...emptyDisk(), hardState: { ...boot.hardState }, entries: boot.entries.slice() };
+}
+
 const emptyDisk = (stores = 1): DurableState => ({ hardState: { term: 0, vote: '', commit: 0 }, snapshot: null, entries: [], stateMachine: new Map(), stores });
 
 /** A copy of a data directory (entries and snapshots are never mutated, only replaced). */
@@ -391,6 +413,7 @@ class Simulation {
   private rejoined = 0;
   private repairPlans = 0;
   private restoredData = 0;
+  private foundingRefusals = 0;
   /** The highest index whose imports were counted (each entry once, by the first node to apply it). */
   private importsCountedThrough = 0;
   private restoresRefused = 0;
@@ -464,12 +487,19 @@ class Simulation {
 
   run(): SimulationResult {
     const founders = Array.from({ length: this.opts.nodes }, (_, i) => `n${i}`);
-    // Every founder names every founder's store (founding.ts agrees on them before this entry).
-    const boot = bootstrapState(founders, Object.fromEntries(founders.map((id) => [id, `${id}#1`])));
+    const lists = this.founderLists(founders);
+    const refused = founders.filter((id) => this.foundingRefusal(id, lists) !== null);
     for (const id of founders) {
-      const node = new SimNode(id, { ...emptyDisk(), hardState: { ...boot.hardState }, entries: boot.entries.slice() });
+      const node = new SimNode(id, refused.includes(id) ? emptyDisk() : founded(lists.get(id) as NodeId[]));
       this.nodes.set(id, node);
-      this.start(node);
+      if (refused.includes(id)) {
+        if (this.opts.trace) this.trace(() => `${id} refuses to found: ${this.foundingRefusal(id, lists)}`);
+      } else this.start(node);
+    }
+    if (refused.length > 0) {
+      this.foundingRefusals = refused.length;
+      // The operator reads the refusals, fixes the lists, and starts the founders again.
+      this.queue.push(this.opRng.between(200, 600), { kind: 'fix-founding', nodes: refused });
     }
     if (this.opts.signing !== false) this.fleet.start();
     this.queue.push(50, { kind: 'propose' });
@@ -531,6 +561,7 @@ class Simulation {
       rejoined: this.rejoined,
       ignoredAnswers: this.ignoredAnswers,
       foreignStoreRefusals: this.signCounters.foreignStore,
+      foundingRefusals: this.foundingRefusals,
       restoredData: this.restoredData,
       restoresRefused: this.restoresRefused,
       imports: { ...this.importCounts },
@@ -866,6 +897,16 @@ class Simulation {
         this.queue.push(this.now + (this.opts.signing === false ? this.rng.between(10, 40) : this.rng.between(30, 90)), { kind: 'propose' });
         this.propose();
         return;
+      case 'fix-founding': {
+        const all = Array.from({ length: this.opts.nodes }, (_, i) => `n${i}`);
+        for (const id of ev.nodes) {
+          const node = this.nodes.get(id) as SimNode;
+          if (node.up || node.decommissioned) continue;
+          node.disk = founded(all);
+          this.start(node);
+        }
+        return;
+      }
       case 'operator-chores':
         if (this.healed) return;
         this.queue.push(this.now + this.opRng.between(100, 400), { kind: 'operator-chores' });
@@ -1215,6 +1256,36 @@ class Simulation {
     if (victim.up) this.crash(victim);
     this.storesLost++;
     this.startOnNewStore(victim, fault, wasVoter);
+  }
+
+  /** Each founder's member list as its config.yaml gives it: all founders, or foundingMismatch's. */
+  private founderLists(founders: NodeId[]): Map<NodeId, NodeId[]> {
+    const all = [...founders].sort();
+    const lists = new Map(founders.map((id) => [id, all]));
+    // By default one 5-node seed in twenty, drawn apart from every other stream.
+    const mismatch = this.opts.foundingMismatch ?? new SeededRandom((this.opts.seed * 97 + 0x51) >>> 0).chance(0.05);
+    if (mismatch && founders.length === 5) {
+      lists.set('n0', ['n0', 'n1', 'n2']);
+      lists.set('n1', ['n0', 'n1', 'n2']);
+      lists.set('n3', ['n2', 'n3', 'n4']);
+      lists.set('n4', ['n2', 'n3', 'n4']);
+    }
+    return lists;
+  }
+
+  /**
+   * Why founder `id` refuses to found, or null: as gatherFounding, it asks every founder its list
+   * names for theirs, and any difference (foundersDifference, the production comparison) stops it
+   * before it writes anything.
+   */
+  private foundingRefusal(id: NodeId, lists: Map<NodeId, NodeId[]>): string | null {
+    if (this.opts.foundingCheck === false) return null;
+    const ours = lists.get(id) as NodeId[];
+    for (const peer of ours) {
+      const diff = foundersDifference(ours, lists.get(peer) ?? []);
+      if (diff !== null) return `founder ${peer}'s list differs: ${diff}`;
+    }
+    return null;
   }
 
   /** Now and then: a backup of some running node, a data directory put back from one, a state import. */

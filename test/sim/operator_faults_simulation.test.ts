@@ -44,3 +44,30 @@ describe('state imports', () => {
     expect(sum('refused')).toBe(0);
   });
 });
+
+describe('founders started with different member lists', () => {
+  test('all refuse to found (the production comparison), the operator fixes the lists, and the cluster is safe and live', () => {
+    const results = Array.from({ length: 10 }, (_, i) => runSimulation({ seed: i + 1, nodes: 5, foundingMismatch: true }));
+    expect(results.filter((r) => r.violations.length > 0).map((r) => `seed ${r.seed}: ${r.violations[0]}`)).toEqual([]);
+    for (const r of results) expect(r.foundingRefusals).toBe(5);
+    expect(results.reduce((a, r) => a + r.signatures, 0)).toBeGreaterThan(100);
+  });
+
+  test('without the comparison, two clusters found on one key: their logs differ from index 1, and two signatures leave for one vote', () => {
+    const broken = runSimulation({ seed: 1, nodes: 5, foundingMismatch: true, foundingCheck: false });
+    expect(broken.violations[0]).toMatch(/state machine safety: n\d applied .* at index 1, where .* was applied before/);
+    let released: string | null = null;
+    for (let seed = 1; seed <= 10 && released === null; seed++) {
+      const r = runSimulation({
+        seed,
+        nodes: 5,
+        foundingMismatch: true,
+        foundingCheck: false,
+        raftChecks: false,
+        signerChecks: { committed: false, durable: false, agreement: false },
+      });
+      if (r.violations.length > 0) released = r.violations[0];
+    }
+    expect(released).toMatch(/signer safety \((double sign|two signatures for one vote)/);
+  });
+});

@@ -214,7 +214,9 @@ export function checkStoreHighWater(options: { home: string; rejoin: RejoinComma
  * Keeps the record up to date while the node runs: every `intervalMs`, if what the store has
  * durably reached moved, rewrite the file (fsynced, atomically). It lags the store by at most one
  * interval, and is never ahead of it (only fsynced hard state is read), so it never refuses a
- * healthy store; a copy older than one interval before the node stopped is caught.
+ * healthy store. A copy is caught when what it holds is behind the last record; what the store
+ * reached in the last interval of running before it stopped (nothing is recorded while the
+ * process is paused) is not in the record, so a copy from within that is not caught.
  */
 export class StoreHighWaterRecorder {
   private last: StoreHighWater | null = null;

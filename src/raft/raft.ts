@@ -365,7 +365,9 @@ export class Raft {
     if (hardChanged) rd.hardState = hard;
     if (this.raftLog.pendingRestore) rd.snapshot = this.raftLog.pendingRestore;
     if (this.raftLog.pendingCompaction) rd.compaction = this.raftLog.pendingCompaction;
-    rd.mustSync = hardChanged || entries.length > 0 || rd.snapshot !== undefined || rd.compaction !== undefined;
+    // Applied entries too: the driver writes the state machine's records in this batch, and a
+    // signature is released only once they are durable.
+    rd.mustSync = hardChanged || entries.length > 0 || rd.committedEntries.length > 0 || rd.snapshot !== undefined || rd.compaction !== undefined;
     this.splitMessages(rd, hard);
     this.msgs = [];
     this.inFlightReady = rd;

@@ -67,7 +67,7 @@ type Input =
   | { kind: 'tick' }
   | { kind: 'unreachable'; peer: NodeId }
   | { kind: 'peer-down'; peer: NodeId }
-  | { kind: 'call'; run: (raft: Raft) => void };
+  | { kind: 'call'; run: (raft: Raft) => void; fail: (error: Error) => void };
 
 export class ReplicaDriver {
   readonly id: NodeId;
@@ -156,11 +156,12 @@ export class ReplicaDriver {
         try {
           value = fn(raft);
         } catch (e) {
-          done(e as Error);
+          this.answer(done, e as Error);
           return;
         }
-        done(null, value);
+        this.answer(done, null, value);
       },
+      fail: (error) => this.answer(done, error),
     });
   }
 
@@ -216,7 +217,20 @@ export class ReplicaDriver {
     this.stopped = true;
     this.ticker?.cancel();
     this.ticker = null;
+    // Every call still queued is answered, or its caller would wait for ever (a proposal made
+    // while the last batch was being written, an import, a transfer).
+    const error = this.stoppedError();
+    for (const input of this.inputs.splice(0)) if (input.kind === 'call') input.fail(error);
     this.releaseAllWaiters();
+  }
+
+  /** Hands a call's result to its caller; a caller's bug is logged, and neither stops this node nor the rest of the turn. */
+  private answer<T>(done: (error: Error | null, value?: T) => void, error: Error | null, value?: T): void {
+    try {
+      done(error, value);
+    } catch (e) {
+      this.logger.error("a caller's callback failed; this node goes on", { error: (e as Error).message });
+    }
   }
 
   private enqueue(input: Input): void {
@@ -239,9 +253,10 @@ export class ReplicaDriver {
     }
     let rd: Ready;
     let machineOps: StateMachineOp[];
+    const inputs = this.inputs.splice(0);
+    let stepped = 0;
     try {
-      const inputs = this.inputs.splice(0);
-      for (const input of inputs) this.stepInput(input);
+      for (; stepped < inputs.length; stepped++) this.stepInput(inputs[stepped]);
       this.observer?.stepped?.(this.raft);
       if (!this.raft.hasReady()) {
         this.running = false;
@@ -256,7 +271,9 @@ export class ReplicaDriver {
       this.observer?.ready?.(rd, this.raft);
     } catch (e) {
       // An entry this version cannot apply, or a broken invariant: applying the log differently
-      // from the peers could sign what they refuse, so this node stops.
+      // from the peers could sign what they refuse, so this node stops. The inputs not stepped
+      // go back to the queue, whose calls the stop answers.
+      this.inputs.unshift(...inputs.slice(stepped + 1));
       this.running = false;
       this.failStop(e as Error);
       return;

@@ -217,7 +217,9 @@ export class SignPath {
         return notLeader();
       }
       this.driver.waitApplied(ticket.index, () => {
-        if (this.driver.appliedDurably() < ticket.index) return once({ kind: 'refused', reason: 'node-stopped', message: this.driver.stoppedError().message });
+        if (this.driver.appliedDurably() < ticket.index || this.driver.failure() !== null) {
+          return once({ kind: 'refused', reason: 'node-stopped', message: this.driver.stoppedError().message });
+        }
         const decision = this.machine.decisionAt(ticket.index);
         // Another leader's entry replaced ours: the request was not decided, ask again.
         if (!decision || decision.term !== ticket.term) return notLeader();
@@ -282,6 +284,9 @@ export class SignPath {
     const verdict = releaseRule({ request: att.request, own: this.machine, durableApplied: this.appliedIndex(), decided, broken: this.broken });
     switch (verdict.kind) {
       case 'answer':
+        // A node that stopped after an error (a failed write, a store it cannot trust) serves
+        // nothing from its records any more, not even what it applied before.
+        if (verdict.answer.kind !== 'refused' && this.driver.failure() !== null) return this.finish(att, this.stoppedRefusal());
         return this.finish(att, verdict.answer);
       case 'above':
         return this.leaderLoop(att);
@@ -433,9 +438,12 @@ export class SignPath {
       timer?.cancel();
       done(error, ticket);
     };
+    let entry: number | null = null;
+    // Armed before proposing: the answer comes in time even if the proposal itself is never answered.
+    timer = this.clock.after(timeoutMs, () => once(new DeadlineError(`${what}${entry === null ? '' : ` (entry ${entry})`} was not committed within ${timeoutMs} ms (no quorum?)`)));
     this.driver.propose(data, (error, ticket) => {
       if (error || !ticket) return once(error);
-      timer = this.clock.after(timeoutMs, () => once(new DeadlineError(`${what} (entry ${ticket.index}) was not committed within ${timeoutMs} ms (no quorum?)`)));
+      entry = ticket.index;
       this.driver.waitApplied(ticket.index, () => {
         if (this.driver.appliedDurably() < ticket.index) return once(this.driver.stoppedError());
         once(null, ticket);

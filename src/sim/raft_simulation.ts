@@ -335,12 +335,11 @@ function copyDisk(d: DurableState): DurableState {
 }
 
 /** What the store has durably reached, as node_process.ts records it (StoreHighWater). */
-function highWaterOf(node: SimNode): StoreHighWater {
-  const d = node.disk;
+function highWaterOf(incarnation: Incarnation, d: DurableState): StoreHighWater {
   const last = d.entries.length > 0 ? d.entries[d.entries.length - 1] : null;
   const snap = d.snapshot?.metadata;
   return {
-    storeId: node.incarnation,
+    storeId: incarnation,
     term: d.hardState.term,
     vote: d.hardState.vote,
     commit: d.hardState.commit,
@@ -674,7 +673,7 @@ class Simulation {
     // Before anything else, as node_process.ts: a data directory behind its own high-water record
     // (put back from an older copy) or holding another store must not take part at all.
     node.restorePending = false;
-    const mark = highWaterOf(node);
+    const mark = highWaterOf(node.incarnation, node.disk);
     const verdict = node.highWater && this.opts.highWaterCheck !== false ? compareStoreHighWater(node.highWater, mark) : 'same-store';
     if (verdict === 'behind' || verdict === 'other-store') {
       this.restoresRefused++;
@@ -739,7 +738,7 @@ class Simulation {
     driver.start();
     // The recorder lags the store by at most one interval and never leads it (it reads the disk).
     clock.every(HIGH_WATER_MS, () => {
-      node.highWater = highWaterOf(node);
+      node.highWater = highWaterOf(node.incarnation, node.disk);
     });
   }
 
@@ -1300,9 +1299,7 @@ class Simulation {
    * A data directory put back from an older copy of itself (a restored backup, a volume
    * snapshot): the same store, same incarnation, with less than it acknowledged. The node's own
    * high-water check (start) must refuse it unless nothing changed since the copy; the operator
-   * then rejoins it on a new store. Only copies older than two recorder intervals are restored:
-   * a copy younger than the record's lag is the documented gap of that check (a whole-home or VM
-   * rollback, which docs/operations.md forbids for a voter), not modelled here.
+   * then rejoins it on a new store (which copies are restored: see `old` below).
    */
   private restoreOldData(): void {
     const cs = this.members();
@@ -1312,7 +1309,16 @@ class Simulation {
     const namedVoters = cs.voters.map((id) => this.nodes.get(id)).filter((n): n is SimNode => n !== undefined && named(n));
     // A refused restore is a lost store: never more than the membership can spare.
     if (namedVoters.length - 1 < quorum(cs.voters.length) || namedVoters.length - 1 + cs.learners.length < quorum(cs.voters.length + cs.learners.length)) return;
-    const old = (n: SimNode) => n.backups.filter((b) => b.at <= this.now - 2 * HIGH_WATER_MS && b.disk.stores === n.stores);
+    // Only copies the high-water record can tell apart: behind the last mark it recorded, or no
+    // different from the store itself. A copy at or above the record but behind the store (the
+    // store moved on within the recorder's last interval of running time before the crash) is the
+    // check's documented gap, which this simulator found: it would start and apply a log it forgot.
+    const old = (n: SimNode) =>
+      n.backups.filter((b) => {
+        if (b.disk.stores !== n.stores || n.highWater === null) return false;
+        const copy = highWaterOf(n.incarnation, b.disk);
+        return compareStoreHighWater(n.highWater, copy) === 'behind' || compareStoreHighWater(highWaterOf(n.incarnation, n.disk), copy) === 'same-store' && compareStoreHighWater(copy, highWaterOf(n.incarnation, n.disk)) === 'same-store';
+      });
     const candidates = namedVoters.filter((n) => old(n).length > 0);
     if (candidates.length === 0) return;
     const victim = this.opRng.pick(candidates);

@@ -2,6 +2,8 @@
 // 10.2.1 and etcd-io/raft's messages after append): the core says it, every driver obeys it.
 
 import { allMessages, Message, MessageType, Role } from '../../src/raft/types';
+import { bootstrapState, Raft } from '../../src/raft/raft';
+import { SeededRandom } from '../../src/raft/rng';
 import { ClusterHarness } from './cluster_harness';
 
 const ofType = (ms: Message[], t: MessageType): Message[] => ms.filter((m) => m.type === t);
@@ -81,5 +83,16 @@ describe('messages before and after the write', () => {
     expect(toLearner.length).toBe(1);
     expect(toLearner[0].commit).toBe(index);
     a.advance();
+  });
+
+  test('a Ready that applies entries is synced even when the hard state does not change: the records go in its batch', () => {
+    const boot = bootstrapState(['a', 'b', 'c']);
+    const r = new Raft({ id: 'a', heartbeatTicks: 1, electionTicks: 10, random: new SeededRandom(1) }, { ...boot, entries: boot.entries.slice(), applied: 0 });
+    const rd = r.ready();
+    expect(rd.hardState).toBeUndefined();
+    expect(rd.entries).toEqual([]);
+    expect(rd.committedEntries.map((e) => e.index)).toEqual([1]);
+    expect(rd.mustSync).toBe(true);
+    r.advance();
   });
 });

@@ -1,35 +1,11 @@
 // ReplicaDriver on a hand-run host: every answer it owes arrives, also when it stops.
 
-import { discardLogger } from '../../src/log/logger';
-import { bootstrapState, Raft } from '../../src/raft/raft';
-import { SeededRandom } from '../../src/raft/rng';
-import type { StateMachine } from '../../src/raft/state_machine';
-import { NodeStoppedError, ReplicaDriver } from '../../src/replica/driver';
-import type { Clock, PersistBatch } from '../../src/replica/host';
+import { NodeStoppedError } from '../../src/replica/driver';
+import { handRunNode } from './hand_run_host';
 
-/** One voter; turns run when the test says; writes wait until the test completes them. */
-function lonelyDriver(): { driver: ReplicaDriver; turns: (() => void)[]; writes: { batch: PersistBatch; done: (e: Error | null) => void }[]; runTurns: () => void } {
-  const turns: (() => void)[] = [];
-  const writes: { batch: PersistBatch; done: (e: Error | null) => void }[] = [];
-  const boot = bootstrapState(['a']);
-  const raft = new Raft({ id: 'a', heartbeatTicks: 1, electionTicks: 10, random: new SeededRandom(1) }, { ...boot, entries: boot.entries.slice() });
-  const machine: StateMachine = { apply: () => [], restore: () => [], snapshot: () => new Uint8Array(0) };
-  const clock: Clock = { now: () => 0, after: () => ({ cancel: () => undefined }), every: () => ({ cancel: () => undefined }), soon: (fn) => turns.push(fn) };
-  const driver = new ReplicaDriver({
-    id: 'a',
-    raft,
-    machine,
-    clock,
-    disk: { persist: (batch, done) => writes.push({ batch, done }) },
-    network: { send: () => undefined },
-    tickMs: 1,
-    snapshotEntries: 1000,
-    logger: discardLogger(),
-  });
-  const runTurns = (): void => {
-    while (turns.length > 0) (turns.shift() as () => void)();
-  };
-  return { driver, turns, writes, runTurns };
+function lonelyDriver() {
+  const n = handRunNode('a', ['a']);
+  return { driver: n.driver, writes: n.writes, runTurns: n.run };
 }
 
 describe('ReplicaDriver', () => {

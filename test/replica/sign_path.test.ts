@@ -1,11 +1,7 @@
 // SignPath on a hand-run host: what a node that stopped after an error still answers.
 
 import { discardLogger } from '../../src/log/logger';
-import { bootstrapState, Raft } from '../../src/raft/raft';
-import { SeededRandom } from '../../src/raft/rng';
 import { EntryType, MessageType } from '../../src/raft/types';
-import { ReplicaDriver } from '../../src/replica/driver';
-import type { Clock, PersistBatch } from '../../src/replica/host';
 import type { LeaderAnswer } from '../../src/replica/leader_answer';
 import type { ReleaseAnswer } from '../../src/replica/release_rule';
 import { SignPath } from '../../src/replica/sign_path';
@@ -14,27 +10,13 @@ import { encodeSignerCommand } from '../../src/signer/signer_codec';
 import { SignerStateMachine } from '../../src/signer/signer_state_machine';
 import { voteRequest } from '../support/sign_requests';
 import { CHAIN_A, KEY_A } from '../signer/signer_test_support';
+import { handRunNode } from './hand_run_host';
 
 describe('SignPath on a node that stopped after an error', () => {
   test('releases nothing, not even a decision it durably applied before the error', () => {
-    const turns: (() => void)[] = [];
-    const writes: { batch: PersistBatch; done: (e: Error | null) => void }[] = [];
-    const boot = bootstrapState(['a', 'b']);
-    const raft = new Raft({ id: 'a', heartbeatTicks: 1, electionTicks: 10, random: new SeededRandom(1) }, { ...boot, entries: boot.entries.slice() });
     const keys = new KeyRing([[CHAIN_A, KEY_A]]);
     const machine = SignerStateMachine.fromRecords({ applied: 0, records: [] }, keys, discardLogger());
-    const clock: Clock = { now: () => 0, after: () => ({ cancel: () => undefined }), every: () => ({ cancel: () => undefined }), soon: (fn) => turns.push(fn) };
-    const driver = new ReplicaDriver({
-      id: 'a',
-      raft,
-      machine,
-      clock,
-      disk: { persist: (batch, done) => writes.push({ batch, done }) },
-      network: { send: () => undefined },
-      tickMs: 1,
-      snapshotEntries: 1000,
-      logger: discardLogger(),
-    });
+    const { driver, clock, writes, run } = handRunNode('a', ['a', 'b'], machine);
     const forwarded: ((a: LeaderAnswer) => void)[] = [];
     const path = new SignPath({
       driver,
@@ -45,9 +27,6 @@ describe('SignPath on a node that stopped after an error', () => {
       deadlineMs: 1000,
       logger: discardLogger(),
     });
-    const run = (): void => {
-      while (turns.length > 0) (turns.shift() as () => void)();
-    };
     const append = (index: number, data: Uint8Array, commit: number) =>
       driver.receive({ type: MessageType.Append, from: 'b', to: 'a', term: 2, logTerm: index === 2 ? 1 : 2, index: index - 1, entries: [{ term: 2, index, type: EntryType.Normal, data }], commit, reject: false, rejectHint: 0 });
     driver.start();

@@ -54,7 +54,7 @@ describe('deterministic simulation', () => {
       const r = runSimulation({ seed, nodes, signing: false });
       events += r.events;
       committed += r.committed;
-      if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: npm run sim -- --seed ${seed} --nodes ${nodes})`);
+      if (r.violations.length > 0) failures.push(`seed ${seed}: ${r.violations[0]} (replay: runSimulation({ seed: ${seed}, nodes: ${nodes}, signing: false }); the CLI always signs)`);
     }
     expect(failures).toEqual([]);
     // The runs really did something: thousands of events and commits per seed.

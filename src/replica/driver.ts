@@ -24,7 +24,7 @@ export class NodeStoppedError extends RaftSignerError<{ code: 'NODE_STOPPED' }> 
 }
 
 /** What a Ready asks to be written, with the state machine's writes for its committed entries, as one batch. */
-export function readyBatch(rd: Ready, machineOps: StateMachineOp[]): PersistBatch {
+function readyBatch(rd: Ready, machineOps: StateMachineOp[]): PersistBatch {
   return {
     hardState: rd.hardState,
     entries: rd.entries,

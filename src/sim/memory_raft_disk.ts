@@ -3,8 +3,7 @@
 // a "crash" that keeps only this object loses precisely what a real crash would.
 
 import type { PersistBatch } from '../replica/host';
-import { readyBatch } from '../replica/driver';
-import type { Entry, HardState, Ready, Snapshot } from '../raft/types';
+import type { Entry, HardState, Snapshot } from '../raft/types';
 
 export interface MemoryRaftDisk {
   hardState: HardState;
@@ -40,9 +39,4 @@ export function persistBatch(disk: MemoryRaftDisk, batch: PersistBatch): void {
 /** The state machine's keyspace as key/value pairs, for the decoder the node process uses (slashing_records.ts). */
 export function stateMachinePairs(disk: MemoryRaftDisk): [Uint8Array, Uint8Array][] {
   return [...(disk.stateMachine ?? new Map<string, Uint8Array>())].map(([k, v]) => [Buffer.from(k, 'hex'), v]);
-}
-
-/** Writes the persistent part of a Ready (the scenario harness's cores, which have no state machine). */
-export function persistReady(disk: MemoryRaftDisk, rd: Ready): void {
-  persistBatch(disk, readyBatch(rd, []));
 }

@@ -15,6 +15,7 @@ import { readCertificateIdentity } from '../../src/certs/certificate_identity';
 import { waitFor } from '../../src/harness/process_cluster';
 import { loadPlainValidatorKeyFile } from '../../src/keys/validator_key';
 import { sendMembershipChange } from '../../src/transport/admin_client';
+import { adminErrorOf } from '../../src/transport/admin_errors';
 import { RunningNode, startNodeProcess } from '../../src/node/node_process';
 import { Role } from '../../src/raft/types';
 import { signThroughNode } from '../../src/transport/signer_client';
@@ -132,6 +133,21 @@ function probe(address: string, credentials: grpc.ChannelCredentials, rpc: RpcPa
 
 const CHAIN = 'authz-chain';
 
+/**
+ * A membership change, asked again while the leader answers a retryable refusal (as the CLI does):
+ * a leader just elected refuses changes until it has committed an entry of its own term.
+ */
+async function changeMembership(...args: Parameters<typeof sendMembershipChange>): Promise<Awaited<ReturnType<typeof sendMembershipChange>>> {
+  for (const deadline = Date.now() + 15_000; ; ) {
+    try {
+      return await sendMembershipChange(...args);
+    } catch (e) {
+      if (!adminErrorOf(e)?.retryable || Date.now() > deadline) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 describe('RPC authorization on a running node', () => {
   let tmp: string;
   let net: TestnetSummary;
@@ -186,7 +202,7 @@ describe('RPC authorization on a running node', () => {
     await waitFor('a leader', 15_000, async () => (leader() ? true : undefined));
     // node2 becomes a learner (committed); it never runs: only its certificate is used.
     const l = leader();
-    await sendMembershipChange(
+    await changeMembership(
       { address: addressOf(l.config.id), credentials: clusterChannelCredentials(adminTls, l.config.id, 'client'), serverName: l.config.id },
       // It never runs, so its store id is given rather than asked of it.
       { kind: 'add-learner', id: 'node2', address: '127.0.0.1:1', storeId: '2'.repeat(32) },
@@ -194,8 +210,8 @@ describe('RPC authorization on a running node', () => {
     );
     // node3 was a learner and is removed (committed).
     const target = { address: addressOf(l.config.id), credentials: clusterChannelCredentials(adminTls, l.config.id, 'client'), serverName: l.config.id };
-    await sendMembershipChange(target, { kind: 'add-learner', id: 'node3', address: '127.0.0.1:2', storeId: '3'.repeat(32) }, 10_000);
-    await sendMembershipChange(target, { kind: 'remove', id: 'node3' }, 10_000);
+    await changeMembership(target, { kind: 'add-learner', id: 'node3', address: '127.0.0.1:2', storeId: '3'.repeat(32) }, 10_000);
+    await changeMembership(target, { kind: 'remove', id: 'node3' }, 10_000);
     await waitFor('every node to know node2 is a learner and node3 is gone', 10_000, async () =>
       nodes.every((n) => n.node.status().confState.learners.join() === 'node2') ? true : undefined,
     );

@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ChainStateView, ImportStateRequestView, MembershipChange, MembershipView, NodeStatusView, TransferLeaderView } from './admin_views';
 import type { NodeId } from '../raft/types';
-import { adminService, WireMembership, WireStatus } from './admin_wire';
+import { adminService, WireChainState, WireMembership, WireStatus } from './admin_wire';
 
 /** One unary Admin call to a node; rejects on any failure (unreachable, refused, deadline). */
 function callAdmin<Res>(
@@ -63,17 +63,7 @@ export async function fetchChainState(
   deadlineMs: number,
   options: { readBarrier?: boolean } = {},
 ): Promise<ChainStateView | null> {
-  const res = await callAdmin<{
-    found: boolean;
-    pubKey: Buffer;
-    height: string;
-    round: number;
-    step: number;
-    signBytes: Buffer;
-    signature: Buffer;
-    appliedIndex: string;
-    readIndex: string;
-  }>(address, credentials, serverName, 'ChainState', { chainId, readBarrier: options.readBarrier === true }, deadlineMs);
+  const res = await callAdmin<WireChainState>(address, credentials, serverName, 'ChainState', { chainId, readBarrier: options.readBarrier === true }, deadlineMs);
   if (!res.found) return null;
   return {
     pubKey: res.pubKey,

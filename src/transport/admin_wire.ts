@@ -19,6 +19,9 @@ export interface WireImportState {
   signature: Buffer;
 }
 
+/** A ChainState answer: the record as an import carries it (without the chain), and where it was read. */
+export type WireChainState = Omit<WireImportState, 'chainId'> & { found: boolean; appliedIndex: string; readIndex: string };
+
 export interface WireMembership {
   changed: boolean;
   index: string;
